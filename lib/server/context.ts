@@ -1,0 +1,63 @@
+/**
+ * What a method handler may use of the gateway. Handlers get this, never the
+ * sockets.
+ *
+ * @module
+ */
+import type { ConfigFile } from "../config/mod.ts";
+import type { Store } from "../store/mod.ts";
+import type { Logger } from "../log.ts";
+import type { Clock } from "../clock.ts";
+import type { EventLoopStats, PresenceEntry } from "../protocol/types.ts";
+import type { RawJson } from "./method.ts";
+import type { HeartbeatRunner } from "../heartbeat.ts";
+
+/** Options of {@link GatewayContext.broadcast}. */
+export interface BroadcastOptions {
+  /** Skip clients whose send buffer is over the limit instead of dropping them. */
+  droppable?: boolean;
+  /** Attach the current `stateVersion`. */
+  stateVersion?: boolean;
+}
+
+/** Connection counts. */
+export interface ConnectionCounts {
+  total: number;
+  operators: number;
+  nodes: number;
+  preauth: number;
+}
+
+/** The gateway as handlers see it. */
+export interface GatewayContext {
+  /** gw's version. */
+  readonly version: string;
+  /** The state directory. */
+  readonly stateDir: string;
+  /** The config file. */
+  readonly config: ConfigFile;
+  /** The durable store. */
+  readonly store: Store;
+  /** The log. */
+  readonly log: Logger;
+  /** Time source for periodic work. */
+  readonly clock: Clock;
+  /** The heartbeat scheduler. */
+  readonly heartbeats: HeartbeatRunner;
+  /** Milliseconds since start. */
+  uptimeMs(): number;
+  /** The health snapshot as JSON; `refresh` recomputes it first. */
+  health(refresh: boolean): RawJson;
+  /** The presence list, the gateway's own entry first. */
+  presence(): PresenceEntry[];
+  /** Add or replace a presence entry reported by a client (`system-event`). */
+  upsertPresence(key: string, entry: PresenceEntry): void;
+  /** Open connections by kind. */
+  connectionCounts(): ConnectionCounts;
+  /** Event-loop delay figures. */
+  eventLoop(): EventLoopStats;
+  /** Send an event to every connection allowed to see it. */
+  broadcast(event: string, payload: unknown, options?: BroadcastOptions): void;
+  /** Make a config change take effect; returns the settings that need a restart. */
+  applyConfig(): Promise<string[]>;
+}

@@ -1,0 +1,1090 @@
+/**
+ * The gateway: `Deno.serve`, WebSocket upgrade, pre-auth limits, the
+ * connect handshake, auth, the scope check, dispatch through the method
+ * table, and events fanned out by scope.
+ *
+ * @module
+ */
+import { ConfigFile } from "../config/mod.ts";
+import type { GwConfig } from "../config/schema.ts";
+import { Store } from "../store/mod.ts";
+import { Logger } from "../log.ts";
+import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
+import { sha256Hex } from "../fs.ts";
+import { GatewayError, invalidRequest } from "../protocol/errors.ts";
+import { connectParamsSchema } from "../protocol/schemas.ts";
+import { formatIssue } from "../protocol/validate.ts";
+import {
+  CloseCode,
+  type ConnectParams,
+  ErrorCode,
+  type ErrorShape,
+  type EventLoopStats,
+  type HelloOk,
+  type PresenceEntry,
+  PROTOCOL_VERSION,
+  PROTOCOL_VERSIONS,
+  type Role,
+} from "../protocol/types.ts";
+import { AuthRateLimiter, constantTimeEqual } from "./auth.ts";
+import type { BroadcastOptions, ConnectionCounts, GatewayContext } from "./context.ts";
+import { EventLoopMonitor } from "./event_loop.ts";
+import { type CallerInfo, hasScope, type MethodDef, RawJson, requiredScope } from "./method.ts";
+import { isLoopbackBind, originAllowed, type PeerInfo, resolvePeer } from "./net.ts";
+import { HeartbeatRunner, heartbeatSettings } from "../heartbeat.ts";
+import { eventScope } from "./events.ts";
+
+/** Frames before auth are capped at this size (bytes). */
+export const PREAUTH_MAX_BYTES = 64 * 1024;
+/** Unauthorized calls tolerated on one socket before it is closed. */
+export const MAX_UNAUTHORIZED_CALLS = 10;
+/** Frames queued while a connect is being checked. */
+const MAX_EARLY_FRAMES = 16;
+/** How long in-flight requests may run once shutdown starts. */
+const SHUTDOWN_GRACE_MS = 5_000;
+/** Presence entries sent at most (the gateway's own first, then the newest). */
+const MAX_PRESENCE = 256;
+/** Client modes that make one-shot calls and do not get presence broadcasts. */
+const ONE_SHOT_MODES = new Set(["cli", "backend", "probe"]);
+/** Delay before answering a wrong secret, to slow guessing. */
+const AUTH_FAILURE_DELAY_MS = 250;
+
+/** Options of {@link startGateway}. */
+export interface GatewayOptions {
+  /** The state directory; created when missing. */
+  stateDir: string;
+  /** Port override (flag or env); the config decides when absent. 0 picks a free port. */
+  port?: number;
+  /** Bind address override. */
+  bind?: string;
+  /** Token override (flag or env). */
+  token?: string;
+  /** Password override (flag or env). */
+  password?: string;
+  /** Time source for tick, health and heartbeats. Default: the system clock. */
+  clock?: Clock;
+  /** Write log lines to stderr. Default true. */
+  logToStderr?: boolean;
+  /** gw's version string. */
+  version?: string;
+  /** The method table. */
+  methods: readonly MethodDef[];
+}
+
+/** Refused start: bad bind, weak secret, bad config. */
+export class GatewayStartError extends Error {
+  /** Create the error. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "GatewayStartError";
+  }
+}
+
+interface Secret {
+  mode: "token" | "password";
+  value: string | undefined;
+  /** Hash identifying this secret, compared on rotation. */
+  generation: string;
+  source: "flag" | "config" | "file" | "none";
+}
+
+type ConnState = "preauth" | "checking" | "open" | "closed";
+
+class Conn {
+  readonly id = crypto.randomUUID();
+  state: ConnState = "preauth";
+  protocol = PROTOCOL_VERSION;
+  role: Role = "operator";
+  scopes: ReadonlySet<string> = new Set();
+  params: ConnectParams | undefined;
+  authGeneration = "";
+  seq = 0;
+  unauthorized = 0;
+  inflight = 0;
+  nonce = crypto.randomUUID();
+  challengeTs = 0;
+  handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  early: (string | ArrayBuffer)[] = [];
+  connectedAt = 0;
+  caller: CallerInfo | undefined;
+  constructor(
+    readonly ws: WebSocket,
+    readonly peer: PeerInfo,
+    readonly origin: string | null,
+    readonly host: string | null,
+  ) {}
+}
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+function byteLength(text: string): number {
+  // Cheap bound first: UTF-8 takes at most 3 bytes per UTF-16 unit.
+  return text.length * 3 <= PREAUTH_MAX_BYTES ? text.length : encoder.encode(text).length;
+}
+
+const FRAME_KEYS = new Set(["type", "id", "method", "params", "traceparent", "expectedProfileId"]);
+
+/** Check a request frame's shape by hand (hot path); returns an error text or null. */
+function frameProblem(f: unknown): string | null {
+  if (typeof f !== "object" || f === null || Array.isArray(f)) return "expected a JSON object";
+  const o = f as Record<string, unknown>;
+  if (o.type !== "req") return `at /type: expected "req"`;
+  if (typeof o.id !== "string" || o.id.length === 0) return "at /id: expected a non-empty string";
+  if (o.id.length > 256) return "at /id: longer than 256 characters";
+  if (typeof o.method !== "string" || o.method.length === 0) {
+    return "at /method: expected a non-empty string";
+  }
+  if (o.method.length > 256) return "at /method: longer than 256 characters";
+  if (o.traceparent !== undefined && (typeof o.traceparent !== "string" || o.traceparent.length > 128)) {
+    return "at /traceparent: expected a string of at most 128 characters";
+  }
+  for (const k in o) if (!FRAME_KEYS.has(k)) return `at root: unexpected property '${k}'`;
+  return null;
+}
+
+function errorFrame(id: string, error: ErrorShape): string {
+  return JSON.stringify({ type: "res", id, ok: false, error });
+}
+
+/**
+ * A running gateway.
+ *
+ * @example
+ * ```ts
+ * import { methods } from "../../methods/mod.ts";
+ * const gw = await startGateway({ stateDir: "/tmp/gw", port: 0, methods });
+ * console.log(gw.url);
+ * await gw.shutdown("done");
+ * ```
+ */
+export class Gateway implements GatewayContext {
+  readonly version: string;
+  readonly stateDir: string;
+  readonly config: ConfigFile;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly heartbeats: HeartbeatRunner;
+  readonly bootId = crypto.randomUUID();
+  /** The token generated on this start, shown once; undefined when one existed. */
+  generatedToken: string | undefined;
+
+  #opts: GatewayOptions;
+  #methods: Map<string, MethodDef>;
+  #methodNames: string[];
+  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #conns = new Set<Conn>();
+  #preauthByIp = new Map<string, number>();
+  #limiter: AuthRateLimiter;
+  #secret: Secret = { mode: "token", value: undefined, generation: "", source: "none" };
+  #secretStamp = "";
+  #startedAt = performance.now();
+  #stateVersion = { presence: 0, health: 0 };
+  #healthJson = new RawJson("{}");
+  #presenceExtra = new Map<string, PresenceEntry>();
+  #presenceTimer: ReturnType<typeof setTimeout> | undefined;
+  #loop = new EventLoopMonitor();
+  #tickTimer: TimerHandle | undefined;
+  #healthTimer: TimerHandle | undefined;
+  #secretPoll: ReturnType<typeof setInterval> | undefined;
+  #appliedTick = 0;
+  #appliedHealth = 0;
+  #shuttingDown = false;
+  #inflight = 0;
+  #closed: Promise<void> | undefined;
+  #host = "localhost";
+
+  private constructor(
+    opts: GatewayOptions,
+    config: ConfigFile,
+    store: Store,
+    log: Logger,
+  ) {
+    this.#opts = opts;
+    this.version = opts.version ?? "dev";
+    this.stateDir = opts.stateDir;
+    this.config = config;
+    this.store = store;
+    this.log = log;
+    this.clock = opts.clock ?? systemClock;
+    this.#methods = new Map(opts.methods.map((m) => [m.name, m]));
+    this.#methodNames = opts.methods.map((m) => m.name);
+    this.#limiter = new AuthRateLimiter(config.config.gateway.authRateLimit);
+    this.heartbeats = new HeartbeatRunner(this.clock, {
+      record: async (r) => {
+        await this.store.setLastHeartbeat(r);
+        this.broadcast("heartbeat", r, { droppable: true });
+      },
+    });
+    try {
+      this.#host = Deno.hostname();
+    } catch { /* no sys permission: keep localhost */ }
+  }
+
+  /** Open state, config and store, check the bind, and listen. */
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    await Deno.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
+    let config: ConfigFile;
+    try {
+      config = await ConfigFile.open(`${opts.stateDir}/gw.json`);
+    } catch (e) {
+      throw new GatewayStartError((e as Error).message, { cause: e });
+    }
+    const lc = config.config.logging;
+    const log = new Logger({
+      file: `${opts.stateDir}/logs/gw.log`,
+      level: lc.level,
+      maxFileBytes: lc.maxFileBytes,
+      maxFiles: lc.maxFiles,
+      stderr: opts.logToStderr ?? true,
+    });
+    let store: Store;
+    try {
+      store = await Store.open(`${opts.stateDir}/gw.kv`, opts.version);
+    } catch (e) {
+      log.close();
+      throw new GatewayStartError(`cannot open the store: ${(e as Error).message}`, { cause: e });
+    }
+    const gw = new Gateway(opts, config, store, log);
+    try {
+      await gw.#listen();
+    } catch (e) {
+      store.close();
+      log.close();
+      throw e;
+    }
+    return gw;
+  }
+
+  async #listen(): Promise<void> {
+    const cfg = this.config.config.gateway;
+    const bind = this.#opts.bind ?? cfg.bind;
+    const port = this.#opts.port ?? cfg.port;
+    this.generatedToken = await this.#ensureToken();
+    await this.#refreshSecret(true);
+    if (!isLoopbackBind(bind)) {
+      const s = this.#secret;
+      if (!s.value || s.value.length < 16) {
+        throw new GatewayStartError(
+          `refusing to listen on ${bind}: a non-loopback address needs a ${s.mode} of at least 16 characters` +
+            ` (set --${s.mode} or gateway.auth.${s.mode} in gw.json), or bind 127.0.0.1`,
+        );
+      }
+    }
+    this.#loop.start();
+    this.#refreshHealth();
+    this.heartbeats.configure(this.config.config, (await this.store.heartbeatsEnabled()) ?? true);
+    this.#armTimers();
+    this.#secretPoll = setInterval(() => void this.#refreshSecret(false), 2_000);
+    Deno.unrefTimer(this.#secretPoll as unknown as number);
+    try {
+      this.#server = Deno.serve({
+        hostname: bind,
+        port,
+        onListen: () => {},
+        onError: (e) => {
+          this.log.error("http handler failed", { error: e });
+          return new Response("internal error", { status: 500 });
+        },
+      }, (req, info) => this.#handle(req, info));
+    } catch (e) {
+      this.#stopTimers();
+      const why = e instanceof Deno.errors.AddrInUse
+        ? `port ${port} on ${bind} is already in use (is another gw running? try --port)`
+        : (e as Error).message;
+      throw new GatewayStartError(`cannot listen: ${why}`, { cause: e });
+    }
+    this.log.info("gateway listening", {
+      url: this.url,
+      stateDir: this.stateDir,
+      authMode: this.#secret.mode,
+      version: this.version,
+    });
+  }
+
+  /** The WebSocket URL clients connect to. */
+  get url(): string {
+    const a = this.#server!.addr;
+    const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
+    return `ws://${host === "0.0.0.0" ? "127.0.0.1" : host}:${a.port}`;
+  }
+
+  /** The port actually bound. */
+  get port(): number {
+    return this.#server!.addr.port;
+  }
+
+  /** Resolves when the gateway has stopped. */
+  get finished(): Promise<void> {
+    return this.#closed ?? this.#server!.finished;
+  }
+
+  // ---------------------------------------------------------------- secrets
+
+  get #tokenFile(): string {
+    return `${this.stateDir}/token`;
+  }
+
+  async #ensureToken(): Promise<string | undefined> {
+    const o = this.#opts;
+    const a = this.config.config.gateway.auth;
+    const mode = this.#mode();
+    if (mode !== "token" || o.token || a.token) return undefined;
+    try {
+      await Deno.stat(this.#tokenFile);
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    const token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+      .replace(/=+$/, "");
+    await Deno.writeTextFile(this.#tokenFile, token + "\n", { mode: 0o600, createNew: true });
+    return token;
+  }
+
+  #mode(): "token" | "password" {
+    const o = this.#opts;
+    if (o.token) return "token";
+    if (o.password) return "password";
+    const a = this.config.config.gateway.auth;
+    return a.mode ?? (a.password && !a.token ? "password" : "token");
+  }
+
+  /**
+   * Re-read the secret when its sources changed (config file, token file),
+   * and close sockets that authenticated with an older one (4001).
+   */
+  async #refreshSecret(force: boolean): Promise<void> {
+    const stamp = await this.#sourceStamp();
+    if (!force && stamp === this.#secretStamp) return;
+    this.#secretStamp = stamp;
+    if (!force) {
+      try {
+        if (await this.config.reload()) await this.applyConfig();
+      } catch (e) {
+        this.log.error("config file changed but is not valid; keeping the last good config", {
+          error: e,
+        });
+      }
+    }
+    const o = this.#opts;
+    const a = this.config.config.gateway.auth;
+    const mode = this.#mode();
+    let value: string | undefined;
+    let source: Secret["source"] = "none";
+    if (mode === "token") {
+      if (o.token) [value, source] = [o.token, "flag"];
+      else if (a.token) [value, source] = [a.token, "config"];
+      else {
+        try {
+          value = (await Deno.readTextFile(this.#tokenFile)).trim() || undefined;
+          source = value ? "file" : "none";
+        } catch { /* no token file */ }
+      }
+    } else {
+      if (o.password) [value, source] = [o.password, "flag"];
+      else if (a.password) [value, source] = [a.password, "config"];
+    }
+    const generation = await sha256Hex(`${mode}\0${value ?? ""}`);
+    const rotated = this.#secret.generation !== "" && generation !== this.#secret.generation;
+    this.#secret = { mode, value, generation, source };
+    if (rotated) {
+      this.log.warn("gateway secret changed; closing sockets that used the old one");
+      for (const c of this.#conns) {
+        if (c.state === "open" && c.authGeneration !== generation) {
+          c.ws.close(CloseCode.AUTH_CHANGED, "gateway auth changed");
+        }
+      }
+    }
+  }
+
+  async #sourceStamp(): Promise<string> {
+    const st = async (p: string) => {
+      try {
+        const s = await Deno.stat(p);
+        return `${s.mtime?.getTime()}:${s.size}:${s.ino ?? ""}`;
+      } catch {
+        return "-";
+      }
+    };
+    return `${await st(this.config.path)}|${await st(this.#tokenFile)}`;
+  }
+
+  // ---------------------------------------------------------------- HTTP
+
+  #handle(req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
+    const url = new URL(req.url);
+    const isUpgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
+    if (isUpgrade && (url.pathname === "/" || url.pathname === "/v1/connect")) {
+      return this.#upgrade(req, info);
+    }
+    const headers = {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+    };
+    const json = (status: number, body: unknown) =>
+      new Response(JSON.stringify(body), { status, headers });
+    switch (url.pathname) {
+      case "/health":
+      case "/healthz":
+        if (req.method !== "GET" && req.method !== "HEAD") {
+          return new Response("Method Not Allowed", { status: 405, headers: { allow: "GET, HEAD" } });
+        }
+        return json(200, { ok: true, status: "live" });
+      case "/ready":
+      case "/readyz": {
+        if (req.method !== "GET" && req.method !== "HEAD") {
+          return new Response("Method Not Allowed", { status: 405, headers: { allow: "GET, HEAD" } });
+        }
+        const ready = !this.#shuttingDown;
+        return json(ready ? 200 : 503, {
+          ready,
+          failing: ready ? [] : ["shutting-down"],
+          uptimeMs: this.uptimeMs(),
+        });
+      }
+      case "/":
+        return json(200, {
+          name: "gw",
+          version: this.version,
+          websocket: "connect with a WebSocket client to this URL",
+        });
+      default:
+        return json(404, { error: "not found" });
+    }
+  }
+
+  #upgrade(req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
+    if (this.#shuttingDown) {
+      return new Response("gateway is shutting down", { status: 503, headers: { "retry-after": "5" } });
+    }
+    const cfg = this.config.config.gateway;
+    const peer = resolvePeer(info.remoteAddr.hostname, req.headers, cfg.trustedProxies);
+    const count = this.#preauthByIp.get(peer.ip) ?? 0;
+    if (count >= cfg.maxPreauthPerIp) {
+      this.log.warn("too many unauthenticated sockets from one address", { ip: peer.ip });
+      return new Response("too many unauthenticated connections", { status: 429 });
+    }
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      upgraded = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
+    } catch {
+      return new Response("expected a WebSocket upgrade", { status: 400 });
+    }
+    this.#preauthByIp.set(peer.ip, count + 1);
+    const conn = new Conn(upgraded.socket, peer, req.headers.get("origin"), req.headers.get("host"));
+    this.#conns.add(conn);
+    const ws = conn.ws;
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      conn.challengeTs = Date.now();
+      ws.send(JSON.stringify({
+        type: "event",
+        event: "connect.challenge",
+        payload: { nonce: conn.nonce, ts: conn.challengeTs },
+      }));
+      conn.handshakeTimer = setTimeout(() => {
+        if (conn.state === "preauth" || conn.state === "checking") {
+          ws.close(CloseCode.NORMAL, "handshake timeout");
+        }
+      }, cfg.handshakeTimeoutMs);
+    };
+    ws.onmessage = (ev) => this.#onMessage(conn, ev.data);
+    ws.onclose = () => this.#onClose(conn);
+    ws.onerror = () => {};
+    return upgraded.response;
+  }
+
+  #releasePreauth(conn: Conn): void {
+    const n = (this.#preauthByIp.get(conn.peer.ip) ?? 1) - 1;
+    if (n <= 0) this.#preauthByIp.delete(conn.peer.ip);
+    else this.#preauthByIp.set(conn.peer.ip, n);
+  }
+
+  #onClose(conn: Conn): void {
+    const was = conn.state;
+    conn.state = "closed";
+    clearTimeout(conn.handshakeTimer);
+    this.#conns.delete(conn);
+    if (was === "preauth" || was === "checking") this.#releasePreauth(conn);
+    if (was === "open") {
+      this.log.debug("client disconnected", { connId: conn.id, client: conn.params?.client.id });
+      this.#schedulePresence();
+    }
+  }
+
+  // ---------------------------------------------------------------- frames
+
+  #onMessage(conn: Conn, data: unknown): void {
+    if (conn.state === "closed") return;
+    let text: string;
+    if (typeof data === "string") text = data;
+    else if (data instanceof ArrayBuffer) text = decoder.decode(data);
+    else return;
+    if (conn.state === "open") {
+      this.#onRequest(conn, text);
+      return;
+    }
+    if (byteLength(text) > PREAUTH_MAX_BYTES) {
+      conn.ws.close(CloseCode.TOO_BIG, "preauth payload too large");
+      return;
+    }
+    if (conn.state === "checking") {
+      if (conn.early.length >= MAX_EARLY_FRAMES) {
+        conn.ws.close(CloseCode.POLICY, "too many frames before hello-ok");
+      } else conn.early.push(text);
+      return;
+    }
+    void this.#onConnect(conn, text);
+  }
+
+  #fail(conn: Conn, id: string | undefined, error: GatewayError, close: number): void {
+    if (id !== undefined && conn.ws.readyState === WebSocket.OPEN) {
+      conn.ws.send(errorFrame(id, error.toShape()));
+    }
+    if (conn.ws.readyState === WebSocket.OPEN) conn.ws.close(close, error.message.slice(0, 120));
+  }
+
+  async #onConnect(conn: Conn, text: string): Promise<void> {
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      conn.ws.close(CloseCode.POLICY, "invalid request frame: malformed JSON");
+      return;
+    }
+    const problem = frameProblem(frame);
+    const f = frame as { id?: unknown; method?: unknown; params?: unknown };
+    const id = typeof f?.id === "string" && f.id.length > 0 && f.id.length <= 256 ? f.id : undefined;
+    if (problem) {
+      this.#fail(conn, id, invalidRequest(`invalid request frame: ${problem}`), CloseCode.POLICY);
+      return;
+    }
+    if (f.method !== "connect") {
+      this.#fail(
+        conn,
+        id,
+        invalidRequest("invalid handshake: first request must be connect"),
+        CloseCode.POLICY,
+      );
+      return;
+    }
+    conn.state = "checking";
+    try {
+      const hello = await this.#authenticate(conn, f.params);
+      if (conn.ws.readyState !== WebSocket.OPEN) return;
+      clearTimeout(conn.handshakeTimer);
+      this.#releasePreauth(conn);
+      conn.state = "open";
+      conn.connectedAt = Date.now();
+      conn.ws.send(JSON.stringify({ type: "res", id, ok: true, payload: hello }));
+      this.log.debug("client connected", {
+        connId: conn.id,
+        client: conn.params!.client.id,
+        mode: conn.params!.client.mode,
+        ip: conn.peer.ip,
+        protocol: conn.protocol,
+      });
+      this.#schedulePresence();
+      const early = conn.early;
+      conn.early = [];
+      for (const t of early) this.#onMessage(conn, t);
+    } catch (e) {
+      const err = e instanceof GatewayError ? e : new GatewayError(ErrorCode.UNAVAILABLE, "connect failed");
+      if (!(e instanceof GatewayError)) this.log.error("connect failed", { error: e });
+      const close = err.details?.code === "PROTOCOL_MISMATCH" ? CloseCode.PROTOCOL_ERROR : CloseCode.POLICY;
+      this.#fail(conn, id, err, close);
+    }
+  }
+
+  async #authenticate(conn: Conn, rawParams: unknown): Promise<Record<string, unknown>> {
+    const parsed = connectParamsSchema.safeParse(rawParams);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw invalidRequest(`invalid connect params: ${formatIssue("params", issue, rawParams)}`);
+    }
+    const p = parsed.data;
+    const lo = Math.max(p.minProtocol, PROTOCOL_VERSIONS[0]!);
+    const hi = Math.min(p.maxProtocol, PROTOCOL_VERSION);
+    if (lo > hi || !PROTOCOL_VERSIONS.includes(hi)) {
+      throw invalidRequest("protocol mismatch", {
+        code: "PROTOCOL_MISMATCH",
+        clientMinProtocol: p.minProtocol,
+        clientMaxProtocol: p.maxProtocol,
+        expectedProtocol: PROTOCOL_VERSION,
+        minimumProtocol: PROTOCOL_VERSIONS[0],
+      });
+    }
+    conn.protocol = hi;
+    const cfg = this.config.config.gateway;
+    if (conn.origin !== null && !originAllowed(conn.origin, conn.host, cfg.allowedOrigins)) {
+      this.log.warn("browser origin refused", { origin: conn.origin, ip: conn.peer.ip });
+      throw invalidRequest(`origin not allowed: ${conn.origin.slice(0, 200)}`, {
+        code: "CONTROL_UI_ORIGIN_NOT_ALLOWED",
+        recommendedNextStep: "review_auth_configuration",
+      });
+    }
+    // Direct loopback without a browser Origin is exempt from the lockout.
+    const limited = !(conn.peer.directLoopback && conn.origin === null);
+    const now = Date.now();
+    if (limited) {
+      const wait = this.#limiter.retryAfter(conn.peer.ip, now);
+      if (wait > 0) {
+        throw new GatewayError(ErrorCode.INVALID_REQUEST, "too many failed authentication attempts; try again later", {
+          details: { code: "AUTH_RATE_LIMITED", retryAfterMs: wait, recommendedNextStep: "wait_then_retry" },
+          retryable: true,
+          retryAfterMs: wait,
+        });
+      }
+    }
+    await this.#refreshSecret(false);
+    const secret = this.#secret;
+    const given = secret.mode === "token" ? p.auth?.token : p.auth?.password;
+    if (!given) {
+      if (!p.auth?.token && !p.auth?.password && !p.auth?.deviceToken && !p.auth?.bootstrapToken) {
+        throw new GatewayError(ErrorCode.NOT_PAIRED, "device identity required", {
+          details: { code: "DEVICE_IDENTITY_REQUIRED", recommendedNextStep: "update_auth_credentials" },
+        });
+      }
+      const code = secret.mode === "token" ? "AUTH_TOKEN_MISSING" : "AUTH_PASSWORD_MISSING";
+      throw invalidRequest(`unauthorized: gateway ${secret.mode} missing`, {
+        code,
+        canRetryWithDeviceToken: false,
+        recommendedNextStep: "update_auth_credentials",
+      });
+    }
+    if (!secret.value) {
+      const code = secret.mode === "token" ? "AUTH_TOKEN_NOT_CONFIGURED" : "AUTH_PASSWORD_NOT_CONFIGURED";
+      throw invalidRequest(`unauthorized: gateway ${secret.mode} not configured`, {
+        code,
+        recommendedNextStep: "update_auth_configuration",
+      });
+    }
+    if (!constantTimeEqual(given, secret.value)) {
+      const lockout = limited ? this.#limiter.fail(conn.peer.ip, now) : 0;
+      this.log.warn("authentication failed", { ip: conn.peer.ip, mode: secret.mode, lockedOut: lockout > 0 });
+      await new Promise((r) => setTimeout(r, AUTH_FAILURE_DELAY_MS));
+      const code = secret.mode === "token" ? "AUTH_TOKEN_MISMATCH" : "AUTH_PASSWORD_MISMATCH";
+      const hint = secret.mode === "token"
+        ? "use this gateway's token: cat <state>/token, or gateway.auth.token"
+        : "use this gateway's gateway.auth.password";
+      throw invalidRequest(`unauthorized: gateway ${secret.mode} mismatch (${hint})`, {
+        code,
+        authReason: `${secret.mode}_mismatch`,
+        canRetryWithDeviceToken: p.device !== undefined,
+        recommendedNextStep: p.device ? "retry_with_device_token" : "update_auth_credentials",
+      });
+    }
+    if (limited) this.#limiter.succeed(conn.peer.ip);
+
+    const role: Role = p.role ?? "operator";
+    // Device-less shared-secret clients keep the scopes they ask for only on
+    // the narrow trusted paths (GHSA-rqpp-rjj8-7wv8): the CLI and the backend
+    // helper, on direct loopback. Everything else gets no scopes.
+    const c = p.client;
+    const trustedPath = conn.peer.directLoopback && conn.origin === null &&
+      ((c.id === "cli" && c.mode === "cli") || (c.id === "gateway-client" && c.mode === "backend"));
+    const scopes = role === "operator" && trustedPath ? [...new Set(p.scopes ?? [])] : [];
+    conn.role = role;
+    conn.scopes = new Set(scopes);
+    conn.params = p;
+    conn.authGeneration = secret.generation;
+    conn.caller = {
+      connId: conn.id,
+      role,
+      scopes: conn.scopes,
+      clientId: c.id,
+      clientMode: c.mode,
+      protocol: conn.protocol,
+      ip: conn.peer.ip,
+      directLoopback: conn.peer.directLoopback,
+    };
+    return this.#hello(conn, secret.mode, scopes);
+  }
+
+  #hello(conn: Conn, authMode: "token" | "password", scopes: string[]): Record<string, unknown> {
+    const cfg = this.config.config.gateway;
+    const v4 = conn.protocol >= 4;
+    const mainAgent = this.#defaultAgentId();
+    const hello: HelloOk = {
+      type: "hello-ok",
+      protocol: conn.protocol,
+      server: v4
+        ? { version: this.version, connId: conn.id, bootId: this.bootId }
+        : { version: this.version, host: this.#host, connId: conn.id },
+      features: { methods: this.#methodNames, events: this.#eventNames() },
+      snapshot: {
+        presence: this.presence(),
+        health: JSON.parse(this.#healthJson.json),
+        stateVersion: { ...this.#stateVersion },
+        uptimeMs: this.uptimeMs(),
+        configPath: this.config.path,
+        stateDir: this.stateDir,
+        sessionDefaults: {
+          defaultAgentId: mainAgent,
+          mainKey: "main",
+          mainSessionKey: `agent:${mainAgent}:main`,
+          scope: "per-sender",
+        },
+        authMode,
+      },
+      auth: v4 ? { method: authMode, role: conn.role, scopes } : { role: conn.role, scopes },
+      policy: {
+        maxPayload: cfg.maxPayload,
+        maxBufferedBytes: cfg.maxBufferedBytes,
+        tickIntervalMs: cfg.tickIntervalMs,
+        ...(v4 ? { attachments: { maxBytes: Math.floor(cfg.maxPayload * 0.74), maxImageBytes: 6 * 1024 * 1024 } } : {}),
+      },
+    };
+    if (!v4) delete (hello.snapshot as Partial<HelloOk["snapshot"]>).authMode;
+    return hello as unknown as Record<string, unknown>;
+  }
+
+  #eventNames(): string[] {
+    return ["connect.challenge", "tick", "presence", "health", "heartbeat", "shutdown"];
+  }
+
+  #defaultAgentId(): string {
+    const list = this.config.config.agents.list;
+    return (list.find((a) => a.default) ?? list[0])?.id ?? "main";
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  #onRequest(conn: Conn, text: string): void {
+    const max = this.config.config.gateway.maxPayload;
+    if (text.length > max || (text.length * 3 > max && encoder.encode(text).length > max)) {
+      conn.ws.close(CloseCode.TOO_BIG, "payload too large");
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      this.#send(conn, errorFrame("invalid", { code: ErrorCode.INVALID_REQUEST, message: "invalid request frame: malformed JSON" }));
+      return;
+    }
+    const problem = frameProblem(frame);
+    if (problem) {
+      const raw = (frame as { id?: unknown } | null)?.id;
+      const id = typeof raw === "string" && raw.length > 0 && raw.length <= 256 ? raw : "invalid";
+      this.#send(conn, errorFrame(id, { code: ErrorCode.INVALID_REQUEST, message: `invalid request frame: ${problem}` }));
+      return;
+    }
+    const f = frame as { id: string; method: string; params?: unknown };
+    if (f.method === "connect") {
+      this.#send(conn, errorFrame(f.id, { code: ErrorCode.INVALID_REQUEST, message: "connect is only valid as the first request" }));
+      return;
+    }
+    const def = this.#methods.get(f.method);
+    const denied = this.#authorize(conn, def);
+    if (denied) {
+      this.#send(conn, errorFrame(f.id, denied));
+      if (++conn.unauthorized > MAX_UNAUTHORIZED_CALLS) {
+        this.log.warn("closing socket after repeated unauthorized calls", { connId: conn.id, ip: conn.peer.ip });
+        conn.ws.close(CloseCode.POLICY, "repeated unauthorized calls");
+      }
+      return;
+    }
+    if (!def) {
+      this.#send(conn, errorFrame(f.id, { code: ErrorCode.INVALID_REQUEST, message: `unknown method: ${f.method}` }));
+      return;
+    }
+    const input = f.params === undefined || f.params === null ? {} : f.params;
+    const parsed = def.params.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      this.#send(conn, errorFrame(f.id, {
+        code: ErrorCode.INVALID_REQUEST,
+        message: `invalid ${def.name} params: ${formatIssue("params", issue, input)}`,
+      }));
+      return;
+    }
+    this.#inflight++;
+    conn.inflight++;
+    let result: unknown;
+    try {
+      result = def.handler(parsed.data, this, conn.caller!);
+    } catch (e) {
+      this.#finish(conn, f.id, def.name, undefined, e);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then((r) => this.#finish(conn, f.id, def.name, r, undefined), (e) => this.#finish(conn, f.id, def.name, undefined, e));
+    } else this.#finish(conn, f.id, def.name, result, undefined);
+  }
+
+  #finish(conn: Conn, id: string, method: string, result: unknown, error: unknown): void {
+    this.#inflight--;
+    conn.inflight--;
+    if (error !== undefined) {
+      let shape: ErrorShape;
+      if (error instanceof GatewayError) shape = error.toShape();
+      else {
+        this.log.error("method failed", { method, error });
+        shape = { code: ErrorCode.UNAVAILABLE, message: `${method} failed: internal error`, retryable: true };
+      }
+      this.#send(conn, errorFrame(id, shape));
+      return;
+    }
+    const idJson = JSON.stringify(id);
+    let out: string;
+    if (result instanceof RawJson) out = `{"type":"res","id":${idJson},"ok":true,"payload":${result.json}}`;
+    else if (result === undefined) out = `{"type":"res","id":${idJson},"ok":true}`;
+    else out = `{"type":"res","id":${idJson},"ok":true,"payload":${JSON.stringify(result)}}`;
+    this.#send(conn, out);
+  }
+
+  /** Returns the error to answer, or null when the caller may call `def`. */
+  #authorize(conn: Conn, def: MethodDef | undefined): ErrorShape | null {
+    const scope = def?.scope ?? "admin";
+    if (scope === "none") return null;
+    if (scope === "node") {
+      return conn.role === "node" ? null : { code: ErrorCode.INVALID_REQUEST, message: `unauthorized role: ${conn.role}` };
+    }
+    if (conn.role !== "operator") {
+      return { code: ErrorCode.INVALID_REQUEST, message: `unauthorized role: ${conn.role}` };
+    }
+    const needed = requiredScope(scope)!;
+    if (hasScope(conn.scopes, needed)) return null;
+    if (conn.protocol >= 4) {
+      return {
+        code: ErrorCode.FORBIDDEN,
+        message: `missing scope: ${needed}`,
+        details: { code: "MISSING_SCOPE", missingScope: needed, requiredScopes: [needed] },
+      };
+    }
+    return { code: ErrorCode.INVALID_REQUEST, message: `missing scope: ${needed}` };
+  }
+
+  /** Send a response or non-droppable frame; a client over its buffer limit is closed. */
+  #send(conn: Conn, text: string): void {
+    const ws = conn.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > this.config.config.gateway.maxBufferedBytes) {
+      this.log.warn("closing slow consumer", { connId: conn.id, buffered: ws.bufferedAmount });
+      ws.close(CloseCode.POLICY, "slow consumer");
+      return;
+    }
+    ws.send(text);
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /** Send `event` to every open connection whose role and scopes allow it. */
+  broadcast(event: string, payload: unknown, options: BroadcastOptions = {}): void {
+    const need = eventScope(event);
+    const body = `{"type":"event","event":${JSON.stringify(event)},"payload":${JSON.stringify(payload ?? null)}`;
+    const sv = options.stateVersion ? `,"stateVersion":${JSON.stringify(this.#stateVersion)}` : "";
+    const limit = this.config.config.gateway.maxBufferedBytes;
+    for (const c of this.#conns) {
+      if (c.state !== "open") continue;
+      if (need !== "any") {
+        if (c.role !== "operator") continue;
+        if (need !== "operator" && !hasScope(c.scopes, need)) continue;
+      }
+      if (event === "presence" && ONE_SHOT_MODES.has(c.params!.client.mode)) continue;
+      if (options.droppable && c.ws.bufferedAmount > limit) continue;
+      this.#send(c, `${body},"seq":${++c.seq}${sv}}`);
+    }
+  }
+
+  #schedulePresence(): void {
+    this.#stateVersion.presence++;
+    if (this.#presenceTimer !== undefined || this.#shuttingDown) return;
+    // Coalesce bursts of connects into one broadcast.
+    this.#presenceTimer = setTimeout(() => {
+      this.#presenceTimer = undefined;
+      this.broadcast("presence", { presence: this.presence() }, { droppable: true, stateVersion: true });
+    }, 50);
+  }
+
+  #refreshHealth(): void {
+    const started = performance.now();
+    const cfg = this.config.config;
+    const hb = heartbeatSettings(cfg);
+    const defaultId = this.#defaultAgentId();
+    const sessions = { count: 0, recent: [] };
+    const health = {
+      ok: true,
+      ts: Date.now(),
+      durationMs: 0,
+      channels: {},
+      channelOrder: [],
+      channelLabels: {},
+      heartbeatSeconds: Math.round((hb.find((h) => h.agentId === defaultId)?.everyMs ?? 0) / 1000),
+      defaultAgentId: defaultId,
+      agents: hb.map((h) => ({
+        agentId: h.agentId,
+        isDefault: h.agentId === defaultId,
+        heartbeat: { enabled: h.enabled && this.heartbeats.enabled, every: h.every, everyMs: h.everyMs },
+        sessions,
+      })),
+      sessions,
+      eventLoop: this.#loop.stats(),
+    };
+    health.durationMs = Math.round((performance.now() - started) * 10) / 10;
+    this.#stateVersion.health++;
+    this.#healthJson = new RawJson(JSON.stringify(health));
+  }
+
+  #armTimers(): void {
+    const g = this.config.config.gateway;
+    if (g.tickIntervalMs !== this.#appliedTick) {
+      if (this.#tickTimer !== undefined) this.clock.clearInterval(this.#tickTimer);
+      this.#tickTimer = this.clock.setInterval(
+        () => this.broadcast("tick", { ts: this.clock.now() }, { droppable: true }),
+        g.tickIntervalMs,
+      );
+      this.#appliedTick = g.tickIntervalMs;
+    }
+    if (g.healthIntervalMs !== this.#appliedHealth) {
+      if (this.#healthTimer !== undefined) this.clock.clearInterval(this.#healthTimer);
+      this.#healthTimer = this.clock.setInterval(() => {
+        this.#refreshHealth();
+        this.broadcast("health", JSON.parse(this.#healthJson.json), { droppable: true, stateVersion: true });
+      }, g.healthIntervalMs);
+      this.#appliedHealth = g.healthIntervalMs;
+    }
+  }
+
+  #stopTimers(): void {
+    if (this.#tickTimer !== undefined) this.clock.clearInterval(this.#tickTimer);
+    if (this.#healthTimer !== undefined) this.clock.clearInterval(this.#healthTimer);
+    clearTimeout(this.#presenceTimer);
+    clearInterval(this.#secretPoll);
+    this.heartbeats.stop();
+    this.#loop.stop();
+  }
+
+  // ---------------------------------------------------------------- context
+
+  uptimeMs(): number {
+    return Math.round(performance.now() - this.#startedAt);
+  }
+
+  health(refresh: boolean): RawJson {
+    if (refresh) this.#refreshHealth();
+    return this.#healthJson;
+  }
+
+  presence(): PresenceEntry[] {
+    const self: PresenceEntry = {
+      host: this.#host,
+      ip: this.config.config.gateway.bind,
+      version: this.version,
+      platform: `${Deno.build.os} ${Deno.build.arch}`,
+      mode: "gateway",
+      reason: "self",
+      instanceId: this.bootId,
+      text: `Gateway: ${this.#host} · gw ${this.version} · mode gateway`,
+      ts: Date.now(),
+    };
+    const out: PresenceEntry[] = [self];
+    const conns = [...this.#conns].filter((c) => c.state === "open");
+    for (let i = conns.length - 1; i >= 0 && out.length < MAX_PRESENCE; i--) {
+      const c = conns[i]!;
+      const cl = c.params!.client;
+      const entry: PresenceEntry = {
+        ts: c.connectedAt,
+        ip: c.peer.ip,
+        mode: cl.mode,
+        reason: "connect",
+        clientId: cl.id,
+        roles: [c.role],
+        scopes: [...c.scopes],
+        onlineSince: c.connectedAt,
+        version: cl.version,
+        platform: cl.platform,
+      };
+      if (cl.displayName) entry.host = cl.displayName;
+      if (cl.deviceFamily) entry.deviceFamily = cl.deviceFamily;
+      if (cl.instanceId) entry.instanceId = cl.instanceId;
+      out.push(entry);
+    }
+    for (const e of this.#presenceExtra.values()) {
+      if (out.length >= MAX_PRESENCE) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  upsertPresence(key: string, entry: PresenceEntry): void {
+    this.#presenceExtra.delete(key);
+    this.#presenceExtra.set(key, entry);
+    while (this.#presenceExtra.size > MAX_PRESENCE) {
+      this.#presenceExtra.delete(this.#presenceExtra.keys().next().value!);
+    }
+    this.#schedulePresence();
+  }
+
+  connectionCounts(): ConnectionCounts {
+    const counts = { total: 0, operators: 0, nodes: 0, preauth: 0 };
+    for (const c of this.#conns) {
+      counts.total++;
+      if (c.state !== "open") counts.preauth++;
+      else if (c.role === "node") counts.nodes++;
+      else counts.operators++;
+    }
+    return counts;
+  }
+
+  eventLoop(): EventLoopStats {
+    return this.#loop.stats();
+  }
+
+  async applyConfig(): Promise<string[]> {
+    const cfg: GwConfig = this.config.config;
+    this.#limiter.configure(cfg.gateway.authRateLimit);
+    this.log.configure(cfg.logging);
+    this.#armTimers();
+    this.heartbeats.configure(cfg, this.heartbeats.enabled);
+    this.#refreshHealth();
+    await this.#refreshSecret(true);
+    const restart: string[] = [];
+    const addr = this.#server?.addr;
+    if (addr && this.#opts.port === undefined && cfg.gateway.port !== addr.port) restart.push("gateway.port");
+    if (addr && this.#opts.bind === undefined && cfg.gateway.bind !== addr.hostname) restart.push("gateway.bind");
+    return restart;
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  /**
+   * Stop: tell clients (`shutdown` event), let in-flight requests finish
+   * (at most 5 s), close every socket with 1012, close the store.
+   */
+  shutdown(reason = "gateway stopping", restartExpectedMs?: number): Promise<void> {
+    if (this.#closed) return this.#closed;
+    this.#shuttingDown = true;
+    this.#closed = (async () => {
+      this.log.info("shutting down", { reason });
+      const payload: Record<string, unknown> = { reason };
+      if (restartExpectedMs !== undefined) payload.restartExpectedMs = restartExpectedMs;
+      this.broadcast("shutdown", payload);
+      const deadline = performance.now() + SHUTDOWN_GRACE_MS;
+      while (this.#inflight > 0 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      this.#stopTimers();
+      for (const c of this.#conns) {
+        try {
+          c.ws.close(CloseCode.SERVICE_RESTART, "service restart");
+        } catch { /* already closing */ }
+      }
+      await this.#server?.shutdown();
+      this.store.close();
+      this.log.info("stopped");
+      this.log.close();
+    })();
+    return this.#closed;
+  }
+}
+
+/** Start a gateway. */
+export function startGateway(options: GatewayOptions): Promise<Gateway> {
+  return Gateway.start(options);
+}

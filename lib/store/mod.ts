@@ -1,0 +1,124 @@
+/**
+ * gw's durable state in Deno KV (`<state>/gw.kv`). Only this module and
+ * `keys.ts` know the key layout; everything else calls these methods.
+ *
+ * @module
+ */
+import type { HeartbeatRecord } from "../protocol/types.ts";
+import { keys, SCHEMA_VERSION } from "./keys.ts";
+
+export { keys, SCHEMA_VERSION } from "./keys.ts";
+
+/** The state dir was written by a newer gw whose key layout this one does not know. */
+export class StoreVersionError extends Error {
+  /** Create the error. */
+  constructor(found: number) {
+    super(
+      `the state was written by a newer gw (store layout ${found}, this gw knows ${SCHEMA_VERSION}); upgrade gw`,
+    );
+    this.name = "StoreVersionError";
+  }
+}
+
+/** A queued system event. */
+export interface SystemEvent {
+  id: string;
+  ts: number;
+  text: string;
+}
+
+/** Most system events kept per session; older ones drop off. */
+export const MAX_SYSTEM_EVENTS = 20;
+
+let lastId = "";
+/** A sortable, unique id: 13-digit ms timestamp and a random suffix. */
+export function sortableId(now = Date.now()): string {
+  let id = `${now.toString().padStart(13, "0")}-${crypto.randomUUID().slice(0, 8)}`;
+  if (id <= lastId) id = `${lastId.slice(0, 13)}-${crypto.randomUUID().slice(0, 8)}`;
+  lastId = id;
+  return id;
+}
+
+/**
+ * The store. Open one per process.
+ *
+ * @example
+ * ```ts
+ * const store = await Store.open("/tmp/gw/gw.kv");
+ * await store.setHeartbeatsEnabled(false);
+ * store.close();
+ * ```
+ */
+export class Store {
+  readonly #kv: Deno.Kv;
+
+  private constructor(kv: Deno.Kv) {
+    this.#kv = kv;
+  }
+
+  /** Open (creating when needed) the KV file at `path` and check its layout version. */
+  static async open(path: string, gwVersion = "dev"): Promise<Store> {
+    const kv = await Deno.openKv(path);
+    const meta = await kv.get<{ schemaVersion: number }>(keys.meta());
+    if (meta.value && meta.value.schemaVersion > SCHEMA_VERSION) {
+      kv.close();
+      throw new StoreVersionError(meta.value.schemaVersion);
+    }
+    if (!meta.value) {
+      await kv.atomic().check(meta).set(keys.meta(), {
+        schemaVersion: SCHEMA_VERSION,
+        createdAt: Date.now(),
+        gwVersion,
+      }).commit();
+    }
+    return new Store(kv);
+  }
+
+  /** Whether heartbeats were switched on or off at run time; null when never set. */
+  async heartbeatsEnabled(): Promise<boolean | null> {
+    return (await this.#kv.get<boolean>(keys.heartbeatsEnabled())).value;
+  }
+
+  /** Persist the heartbeat switch. */
+  async setHeartbeatsEnabled(enabled: boolean): Promise<void> {
+    await this.#kv.set(keys.heartbeatsEnabled(), enabled);
+  }
+
+  /** The last heartbeat record, or null. */
+  async lastHeartbeat(): Promise<HeartbeatRecord | null> {
+    return (await this.#kv.get<HeartbeatRecord>(keys.lastHeartbeat())).value;
+  }
+
+  /** Record a heartbeat. */
+  async setLastHeartbeat(record: HeartbeatRecord): Promise<void> {
+    await this.#kv.set(keys.lastHeartbeat(), record);
+  }
+
+  /** Queue a system event for a session's next agent turn, keeping the newest {@link MAX_SYSTEM_EVENTS}. */
+  async enqueueSystemEvent(sessionKey: string, text: string): Promise<SystemEvent> {
+    const event: SystemEvent = { id: sortableId(), ts: Date.now(), text };
+    await this.#kv.set(keys.systemEvent(sessionKey, event.id), event);
+    const all = await this.systemEvents(sessionKey);
+    const excess = all.length - MAX_SYSTEM_EVENTS;
+    if (excess > 0) {
+      const op = this.#kv.atomic();
+      for (const old of all.slice(0, excess)) op.delete(keys.systemEvent(sessionKey, old.id));
+      await op.commit();
+    }
+    return event;
+  }
+
+  /** Queued system events of a session, oldest first. */
+  async systemEvents(sessionKey: string): Promise<SystemEvent[]> {
+    const out: SystemEvent[] = [];
+    for await (const e of this.#kv.list<SystemEvent>({ prefix: keys.systemEvents(sessionKey) })) {
+      out.push(e.value);
+    }
+    return out;
+  }
+
+  /** Close the KV file. */
+  close(): void {
+    this.#kv.close();
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Health and status: `health`, `status`, `system-presence`, `last-heartbeat`,
+ * `set-heartbeats`, `system-event`.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { defineMethod, type RawJson } from "../lib/server/method.ts";
+import { heartbeatSettings } from "../lib/heartbeat.ts";
+import type { HeartbeatRecord, PresenceEntry, StatusResult } from "../lib/protocol/types.ts";
+
+const empty = z.strictObject({});
+
+/** `health`: the cached health snapshot; `probe: true` recomputes it. Needs no scope. */
+export const health = defineMethod({
+  name: "health",
+  scope: "none",
+  summary: "Gateway health snapshot (probe: true recomputes it).",
+  // Extra fields are ignored, as the reference gateway does.
+  params: z.looseObject({ probe: z.boolean().optional() }),
+  handler: (p, ctx): RawJson => ctx.health(p.probe === true),
+});
+
+/** `status`: runtime figures for operators. */
+export const status = defineMethod({
+  name: "status",
+  scope: "read",
+  summary: "Runtime status: uptime, memory, connections, heartbeats, queued events.",
+  params: z.looseObject({}),
+  handler: async (_p, ctx): Promise<StatusResult> => {
+    const cfg = ctx.config.config;
+    const agents = heartbeatSettings(cfg);
+    const defaultAgentId = agents[0]?.agentId ?? "main";
+    const mem = Deno.memoryUsage();
+    const queued = await ctx.store.systemEvents(`agent:${defaultAgentId}:main`);
+    return {
+      runtimeVersion: ctx.version,
+      uptimeMs: ctx.uptimeMs(),
+      pid: Deno.pid,
+      heartbeat: { enabled: ctx.heartbeats.enabled, defaultAgentId, agents },
+      channelSummary: [],
+      queuedSystemEvents: queued.map((e) => e.text),
+      sessions: { count: 0, defaults: { model: cfg.agents.defaults.model ?? null }, recent: [] },
+      connections: ctx.connectionCounts(),
+      eventLoop: ctx.eventLoop(),
+      processMemory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, heapTotalBytes: mem.heapTotal },
+    };
+  },
+});
+
+/** `system-presence`: who is connected, the gateway first. */
+export const systemPresence = defineMethod({
+  name: "system-presence",
+  scope: "read",
+  summary: "The presence list: the gateway and every connected client.",
+  params: z.looseObject({}),
+  handler: (_p, ctx): PresenceEntry[] => ctx.presence(),
+});
+
+/** `last-heartbeat`: the last heartbeat record, or null before the first. */
+export const lastHeartbeat = defineMethod({
+  name: "last-heartbeat",
+  scope: "read",
+  summary: "The last heartbeat run, or null.",
+  params: empty,
+  handler: (_p, ctx): Promise<HeartbeatRecord | null> => ctx.store.lastHeartbeat(),
+});
+
+/** `set-heartbeats`: switch heartbeats on or off; persists across restarts. */
+export const setHeartbeats = defineMethod({
+  name: "set-heartbeats",
+  scope: "admin",
+  summary: "Turn heartbeats on or off (persists).",
+  params: z.strictObject({ enabled: z.boolean() }),
+  handler: async (p, ctx) => {
+    await ctx.store.setHeartbeatsEnabled(p.enabled);
+    ctx.heartbeats.configure(ctx.config.config, p.enabled);
+    ctx.health(true);
+    return { ok: true as const, enabled: p.enabled };
+  },
+});
+
+const text = (max: number) => z.string().max(max);
+
+/** `system-event`: queue a note for the main session's next turn and update presence. */
+export const systemEvent = defineMethod({
+  name: "system-event",
+  scope: "admin",
+  summary: "Queue a system event for the main session and update the sender's presence.",
+  params: z.strictObject({
+    text: z.string().trim().min(1).max(4000),
+    sessionKey: text(512).optional(),
+    deviceId: text(128).optional(),
+    instanceId: text(128).optional(),
+    host: text(256).optional(),
+    ip: text(64).optional(),
+    mode: text(32).optional(),
+    version: text(128).optional(),
+    platform: text(128).optional(),
+    deviceFamily: text(64).optional(),
+    modelIdentifier: text(128).optional(),
+    lastInputSeconds: z.number().min(0).optional(),
+    reason: text(64).optional(),
+    tags: z.array(text(64)).max(32).optional(),
+  }),
+  handler: async (p, ctx) => {
+    const { text: note, sessionKey, ...who } = p;
+    const key = sessionKey ?? `agent:${ctx.config.config.agents.list[0]?.id ?? "main"}:main`;
+    await ctx.store.enqueueSystemEvent(key, note);
+    const id = who.instanceId ?? who.deviceId ?? who.host;
+    if (id !== undefined) {
+      const entry: PresenceEntry = { ts: Date.now(), text: note, reason: who.reason ?? "system-event" };
+      for (const [k, v] of Object.entries(who)) {
+        if (v !== undefined) (entry as unknown as Record<string, unknown>)[k] = v;
+      }
+      ctx.upsertPresence(id, entry);
+    }
+    return { ok: true as const };
+  },
+});

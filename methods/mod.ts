@@ -1,0 +1,30 @@
+/**
+ * The method table: every method gw implements, in the order hello-ok
+ * advertises them. Nothing is listed here until it works.
+ *
+ * @module
+ */
+import type { MethodDef } from "../lib/server/method.ts";
+import { health, lastHeartbeat, setHeartbeats, status, systemEvent, systemPresence } from "./health.ts";
+import { logsTail } from "./logs.ts";
+import { configApply, configGet, configPatch, configSchemaMethod, configSet } from "./config.ts";
+import { agentIdentityGet, agentsList, modelsList } from "./agents.ts";
+
+/** Every method, advertised in this order. */
+export const methods: readonly MethodDef[] = [
+  health,
+  status,
+  systemPresence,
+  lastHeartbeat,
+  setHeartbeats,
+  systemEvent,
+  logsTail,
+  configGet,
+  configSchemaMethod,
+  configSet,
+  configPatch,
+  configApply,
+  modelsList,
+  agentsList,
+  agentIdentityGet,
+] as readonly MethodDef[];
