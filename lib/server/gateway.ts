@@ -44,8 +44,14 @@ const MAX_EARLY_FRAMES = 16;
 const SHUTDOWN_GRACE_MS = 5_000;
 /** Presence entries sent at most (the gateway's own first, then the newest). */
 const MAX_PRESENCE = 256;
-/** Client modes that make one-shot calls and do not get presence broadcasts. */
+/**
+ * Client modes that make one-shot calls: they are not listed in presence and
+ * their comings and goings broadcast nothing (a thousand CLI calls must not
+ * cost a thousand full-list broadcasts). They still receive presence events.
+ */
 const ONE_SHOT_MODES = new Set(["cli", "backend", "probe"]);
+/** Placeholder replaced by the cached health JSON in hello-ok. */
+const HEALTH_SLOT = "__gw_health_slot__";
 /** Delay before answering a wrong secret, to slow guessing. */
 const AUTH_FAILURE_DELAY_MS = 250;
 
@@ -136,7 +142,9 @@ function frameProblem(f: unknown): string | null {
     return "at /method: expected a non-empty string";
   }
   if (o.method.length > 256) return "at /method: longer than 256 characters";
-  if (o.traceparent !== undefined && (typeof o.traceparent !== "string" || o.traceparent.length > 128)) {
+  if (
+    o.traceparent !== undefined && (typeof o.traceparent !== "string" || o.traceparent.length > 128)
+  ) {
     return "at /traceparent: expected a string of at most 128 characters";
   }
   for (const k in o) if (!FRAME_KEYS.has(k)) return `at root: unexpected property '${k}'`;
@@ -431,13 +439,19 @@ export class Gateway implements GatewayContext {
       case "/health":
       case "/healthz":
         if (req.method !== "GET" && req.method !== "HEAD") {
-          return new Response("Method Not Allowed", { status: 405, headers: { allow: "GET, HEAD" } });
+          return new Response("Method Not Allowed", {
+            status: 405,
+            headers: { allow: "GET, HEAD" },
+          });
         }
         return json(200, { ok: true, status: "live" });
       case "/ready":
       case "/readyz": {
         if (req.method !== "GET" && req.method !== "HEAD") {
-          return new Response("Method Not Allowed", { status: 405, headers: { allow: "GET, HEAD" } });
+          return new Response("Method Not Allowed", {
+            status: 405,
+            headers: { allow: "GET, HEAD" },
+          });
         }
         const ready = !this.#shuttingDown;
         return json(ready ? 200 : 503, {
@@ -459,7 +473,10 @@ export class Gateway implements GatewayContext {
 
   #upgrade(req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
     if (this.#shuttingDown) {
-      return new Response("gateway is shutting down", { status: 503, headers: { "retry-after": "5" } });
+      return new Response("gateway is shutting down", {
+        status: 503,
+        headers: { "retry-after": "5" },
+      });
     }
     const cfg = this.config.config.gateway;
     const peer = resolvePeer(info.remoteAddr.hostname, req.headers, cfg.trustedProxies);
@@ -470,12 +487,18 @@ export class Gateway implements GatewayContext {
     }
     let upgraded: { socket: WebSocket; response: Response };
     try {
-      upgraded = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
+      // Deno pings idle sockets and drops peers that stop answering (half-open TCP).
+      upgraded = Deno.upgradeWebSocket(req, { idleTimeout: 60 });
     } catch {
       return new Response("expected a WebSocket upgrade", { status: 400 });
     }
     this.#preauthByIp.set(peer.ip, count + 1);
-    const conn = new Conn(upgraded.socket, peer, req.headers.get("origin"), req.headers.get("host"));
+    const conn = new Conn(
+      upgraded.socket,
+      peer,
+      req.headers.get("origin"),
+      req.headers.get("host"),
+    );
     this.#conns.add(conn);
     const ws = conn.ws;
     ws.binaryType = "arraybuffer";
@@ -506,13 +529,14 @@ export class Gateway implements GatewayContext {
 
   #onClose(conn: Conn): void {
     const was = conn.state;
+    const listed = this.#listed(conn);
     conn.state = "closed";
     clearTimeout(conn.handshakeTimer);
     this.#conns.delete(conn);
     if (was === "preauth" || was === "checking") this.#releasePreauth(conn);
     if (was === "open") {
       this.log.debug("client disconnected", { connId: conn.id, client: conn.params?.client.id });
-      this.#schedulePresence();
+      if (listed) this.#schedulePresence();
     }
   }
 
@@ -558,7 +582,9 @@ export class Gateway implements GatewayContext {
     }
     const problem = frameProblem(frame);
     const f = frame as { id?: unknown; method?: unknown; params?: unknown };
-    const id = typeof f?.id === "string" && f.id.length > 0 && f.id.length <= 256 ? f.id : undefined;
+    const id = typeof f?.id === "string" && f.id.length > 0 && f.id.length <= 256
+      ? f.id
+      : undefined;
     if (problem) {
       this.#fail(conn, id, invalidRequest(`invalid request frame: ${problem}`), CloseCode.POLICY);
       return;
@@ -580,7 +606,7 @@ export class Gateway implements GatewayContext {
       this.#releasePreauth(conn);
       conn.state = "open";
       conn.connectedAt = Date.now();
-      conn.ws.send(JSON.stringify({ type: "res", id, ok: true, payload: hello }));
+      conn.ws.send(`{"type":"res","id":${JSON.stringify(id)},"ok":true,"payload":${hello}}`);
       this.log.debug("client connected", {
         connId: conn.id,
         client: conn.params!.client.id,
@@ -588,19 +614,24 @@ export class Gateway implements GatewayContext {
         ip: conn.peer.ip,
         protocol: conn.protocol,
       });
-      this.#schedulePresence();
+      if (this.#listed(conn)) this.#schedulePresence();
       const early = conn.early;
       conn.early = [];
       for (const t of early) this.#onMessage(conn, t);
     } catch (e) {
-      const err = e instanceof GatewayError ? e : new GatewayError(ErrorCode.UNAVAILABLE, "connect failed");
+      const err = e instanceof GatewayError
+        ? e
+        : new GatewayError(ErrorCode.UNAVAILABLE, "connect failed");
       if (!(e instanceof GatewayError)) this.log.error("connect failed", { error: e });
-      const close = err.details?.code === "PROTOCOL_MISMATCH" ? CloseCode.PROTOCOL_ERROR : CloseCode.POLICY;
+      const close = err.details?.code === "PROTOCOL_MISMATCH"
+        ? CloseCode.PROTOCOL_ERROR
+        : CloseCode.POLICY;
       this.#fail(conn, id, err, close);
     }
   }
 
-  async #authenticate(conn: Conn, rawParams: unknown): Promise<Record<string, unknown>> {
+  /** Check the connect params and the secret; returns hello-ok as JSON text. */
+  async #authenticate(conn: Conn, rawParams: unknown): Promise<string> {
     const parsed = connectParamsSchema.safeParse(rawParams);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -633,11 +664,19 @@ export class Gateway implements GatewayContext {
     if (limited) {
       const wait = this.#limiter.retryAfter(conn.peer.ip, now);
       if (wait > 0) {
-        throw new GatewayError(ErrorCode.INVALID_REQUEST, "too many failed authentication attempts; try again later", {
-          details: { code: "AUTH_RATE_LIMITED", retryAfterMs: wait, recommendedNextStep: "wait_then_retry" },
-          retryable: true,
-          retryAfterMs: wait,
-        });
+        throw new GatewayError(
+          ErrorCode.INVALID_REQUEST,
+          "too many failed authentication attempts; try again later",
+          {
+            details: {
+              code: "AUTH_RATE_LIMITED",
+              retryAfterMs: wait,
+              recommendedNextStep: "wait_then_retry",
+            },
+            retryable: true,
+            retryAfterMs: wait,
+          },
+        );
       }
     }
     await this.#refreshSecret(false);
@@ -646,7 +685,10 @@ export class Gateway implements GatewayContext {
     if (!given) {
       if (!p.auth?.token && !p.auth?.password && !p.auth?.deviceToken && !p.auth?.bootstrapToken) {
         throw new GatewayError(ErrorCode.NOT_PAIRED, "device identity required", {
-          details: { code: "DEVICE_IDENTITY_REQUIRED", recommendedNextStep: "update_auth_credentials" },
+          details: {
+            code: "DEVICE_IDENTITY_REQUIRED",
+            recommendedNextStep: "update_auth_credentials",
+          },
         });
       }
       const code = secret.mode === "token" ? "AUTH_TOKEN_MISSING" : "AUTH_PASSWORD_MISSING";
@@ -657,7 +699,9 @@ export class Gateway implements GatewayContext {
       });
     }
     if (!secret.value) {
-      const code = secret.mode === "token" ? "AUTH_TOKEN_NOT_CONFIGURED" : "AUTH_PASSWORD_NOT_CONFIGURED";
+      const code = secret.mode === "token"
+        ? "AUTH_TOKEN_NOT_CONFIGURED"
+        : "AUTH_PASSWORD_NOT_CONFIGURED";
       throw invalidRequest(`unauthorized: gateway ${secret.mode} not configured`, {
         code,
         recommendedNextStep: "update_auth_configuration",
@@ -665,7 +709,11 @@ export class Gateway implements GatewayContext {
     }
     if (!constantTimeEqual(given, secret.value)) {
       const lockout = limited ? this.#limiter.fail(conn.peer.ip, now) : 0;
-      this.log.warn("authentication failed", { ip: conn.peer.ip, mode: secret.mode, lockedOut: lockout > 0 });
+      this.log.warn("authentication failed", {
+        ip: conn.peer.ip,
+        mode: secret.mode,
+        lockedOut: lockout > 0,
+      });
       await new Promise((r) => setTimeout(r, AUTH_FAILURE_DELAY_MS));
       const code = secret.mode === "token" ? "AUTH_TOKEN_MISMATCH" : "AUTH_PASSWORD_MISMATCH";
       const hint = secret.mode === "token"
@@ -705,7 +753,7 @@ export class Gateway implements GatewayContext {
     return this.#hello(conn, secret.mode, scopes);
   }
 
-  #hello(conn: Conn, authMode: "token" | "password", scopes: string[]): Record<string, unknown> {
+  #hello(conn: Conn, authMode: "token" | "password", scopes: string[]): string {
     const cfg = this.config.config.gateway;
     const v4 = conn.protocol >= 4;
     const mainAgent = this.#defaultAgentId();
@@ -717,8 +765,10 @@ export class Gateway implements GatewayContext {
         : { version: this.version, host: this.#host, connId: conn.id },
       features: { methods: this.#methodNames, events: this.#eventNames() },
       snapshot: {
+        // Spliced in below from the cached JSON text; first in the snapshot so
+        // that no client-supplied string (presence) comes before the slot.
+        health: HEALTH_SLOT as unknown as HelloOk["snapshot"]["health"],
         presence: this.presence(),
-        health: JSON.parse(this.#healthJson.json),
         stateVersion: { ...this.#stateVersion },
         uptimeMs: this.uptimeMs(),
         configPath: this.config.path,
@@ -736,11 +786,18 @@ export class Gateway implements GatewayContext {
         maxPayload: cfg.maxPayload,
         maxBufferedBytes: cfg.maxBufferedBytes,
         tickIntervalMs: cfg.tickIntervalMs,
-        ...(v4 ? { attachments: { maxBytes: Math.floor(cfg.maxPayload * 0.74), maxImageBytes: 6 * 1024 * 1024 } } : {}),
+        ...(v4
+          ? {
+            attachments: {
+              maxBytes: Math.floor(cfg.maxPayload * 0.74),
+              maxImageBytes: 6 * 1024 * 1024,
+            },
+          }
+          : {}),
       },
     };
     if (!v4) delete (hello.snapshot as Partial<HelloOk["snapshot"]>).authMode;
-    return hello as unknown as Record<string, unknown>;
+    return JSON.stringify(hello).replace(`"${HEALTH_SLOT}"`, this.#healthJson.json);
   }
 
   #eventNames(): string[] {
@@ -764,19 +821,37 @@ export class Gateway implements GatewayContext {
     try {
       frame = JSON.parse(text);
     } catch {
-      this.#send(conn, errorFrame("invalid", { code: ErrorCode.INVALID_REQUEST, message: "invalid request frame: malformed JSON" }));
+      this.#send(
+        conn,
+        errorFrame("invalid", {
+          code: ErrorCode.INVALID_REQUEST,
+          message: "invalid request frame: malformed JSON",
+        }),
+      );
       return;
     }
     const problem = frameProblem(frame);
     if (problem) {
       const raw = (frame as { id?: unknown } | null)?.id;
       const id = typeof raw === "string" && raw.length > 0 && raw.length <= 256 ? raw : "invalid";
-      this.#send(conn, errorFrame(id, { code: ErrorCode.INVALID_REQUEST, message: `invalid request frame: ${problem}` }));
+      this.#send(
+        conn,
+        errorFrame(id, {
+          code: ErrorCode.INVALID_REQUEST,
+          message: `invalid request frame: ${problem}`,
+        }),
+      );
       return;
     }
     const f = frame as { id: string; method: string; params?: unknown };
     if (f.method === "connect") {
-      this.#send(conn, errorFrame(f.id, { code: ErrorCode.INVALID_REQUEST, message: "connect is only valid as the first request" }));
+      this.#send(
+        conn,
+        errorFrame(f.id, {
+          code: ErrorCode.INVALID_REQUEST,
+          message: "connect is only valid as the first request",
+        }),
+      );
       return;
     }
     const def = this.#methods.get(f.method);
@@ -784,23 +859,35 @@ export class Gateway implements GatewayContext {
     if (denied) {
       this.#send(conn, errorFrame(f.id, denied));
       if (++conn.unauthorized > MAX_UNAUTHORIZED_CALLS) {
-        this.log.warn("closing socket after repeated unauthorized calls", { connId: conn.id, ip: conn.peer.ip });
+        this.log.warn("closing socket after repeated unauthorized calls", {
+          connId: conn.id,
+          ip: conn.peer.ip,
+        });
         conn.ws.close(CloseCode.POLICY, "repeated unauthorized calls");
       }
       return;
     }
     if (!def) {
-      this.#send(conn, errorFrame(f.id, { code: ErrorCode.INVALID_REQUEST, message: `unknown method: ${f.method}` }));
+      this.#send(
+        conn,
+        errorFrame(f.id, {
+          code: ErrorCode.INVALID_REQUEST,
+          message: `unknown method: ${f.method}`,
+        }),
+      );
       return;
     }
     const input = f.params === undefined || f.params === null ? {} : f.params;
     const parsed = def.params.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      this.#send(conn, errorFrame(f.id, {
-        code: ErrorCode.INVALID_REQUEST,
-        message: `invalid ${def.name} params: ${formatIssue("params", issue, input)}`,
-      }));
+      this.#send(
+        conn,
+        errorFrame(f.id, {
+          code: ErrorCode.INVALID_REQUEST,
+          message: `invalid ${def.name} params: ${formatIssue("params", issue, input)}`,
+        }),
+      );
       return;
     }
     this.#inflight++;
@@ -813,7 +900,10 @@ export class Gateway implements GatewayContext {
       return;
     }
     if (result instanceof Promise) {
-      result.then((r) => this.#finish(conn, f.id, def.name, r, undefined), (e) => this.#finish(conn, f.id, def.name, undefined, e));
+      result.then(
+        (r) => this.#finish(conn, f.id, def.name, r, undefined),
+        (e) => this.#finish(conn, f.id, def.name, undefined, e),
+      );
     } else this.#finish(conn, f.id, def.name, result, undefined);
   }
 
@@ -825,15 +915,20 @@ export class Gateway implements GatewayContext {
       if (error instanceof GatewayError) shape = error.toShape();
       else {
         this.log.error("method failed", { method, error });
-        shape = { code: ErrorCode.UNAVAILABLE, message: `${method} failed: internal error`, retryable: true };
+        shape = {
+          code: ErrorCode.UNAVAILABLE,
+          message: `${method} failed: internal error`,
+          retryable: true,
+        };
       }
       this.#send(conn, errorFrame(id, shape));
       return;
     }
     const idJson = JSON.stringify(id);
     let out: string;
-    if (result instanceof RawJson) out = `{"type":"res","id":${idJson},"ok":true,"payload":${result.json}}`;
-    else if (result === undefined) out = `{"type":"res","id":${idJson},"ok":true}`;
+    if (result instanceof RawJson) {
+      out = `{"type":"res","id":${idJson},"ok":true,"payload":${result.json}}`;
+    } else if (result === undefined) out = `{"type":"res","id":${idJson},"ok":true}`;
     else out = `{"type":"res","id":${idJson},"ok":true,"payload":${JSON.stringify(result)}}`;
     this.#send(conn, out);
   }
@@ -843,7 +938,9 @@ export class Gateway implements GatewayContext {
     const scope = def?.scope ?? "admin";
     if (scope === "none") return null;
     if (scope === "node") {
-      return conn.role === "node" ? null : { code: ErrorCode.INVALID_REQUEST, message: `unauthorized role: ${conn.role}` };
+      return conn.role === "node"
+        ? null
+        : { code: ErrorCode.INVALID_REQUEST, message: `unauthorized role: ${conn.role}` };
     }
     if (conn.role !== "operator") {
       return { code: ErrorCode.INVALID_REQUEST, message: `unauthorized role: ${conn.role}` };
@@ -877,7 +974,9 @@ export class Gateway implements GatewayContext {
   /** Send `event` to every open connection whose role and scopes allow it. */
   broadcast(event: string, payload: unknown, options: BroadcastOptions = {}): void {
     const need = eventScope(event);
-    const body = `{"type":"event","event":${JSON.stringify(event)},"payload":${JSON.stringify(payload ?? null)}`;
+    const body = `{"type":"event","event":${JSON.stringify(event)},"payload":${
+      JSON.stringify(payload ?? null)
+    }`;
     const sv = options.stateVersion ? `,"stateVersion":${JSON.stringify(this.#stateVersion)}` : "";
     const limit = this.config.config.gateway.maxBufferedBytes;
     for (const c of this.#conns) {
@@ -886,10 +985,14 @@ export class Gateway implements GatewayContext {
         if (c.role !== "operator") continue;
         if (need !== "operator" && !hasScope(c.scopes, need)) continue;
       }
-      if (event === "presence" && ONE_SHOT_MODES.has(c.params!.client.mode)) continue;
       if (options.droppable && c.ws.bufferedAmount > limit) continue;
       this.#send(c, `${body},"seq":${++c.seq}${sv}}`);
     }
+  }
+
+  /** Whether a connection appears in the presence list. */
+  #listed(conn: Conn): boolean {
+    return conn.state === "open" && !ONE_SHOT_MODES.has(conn.params!.client.mode);
   }
 
   #schedulePresence(): void {
@@ -898,7 +1001,10 @@ export class Gateway implements GatewayContext {
     // Coalesce bursts of connects into one broadcast.
     this.#presenceTimer = setTimeout(() => {
       this.#presenceTimer = undefined;
-      this.broadcast("presence", { presence: this.presence() }, { droppable: true, stateVersion: true });
+      this.broadcast("presence", { presence: this.presence() }, {
+        droppable: true,
+        stateVersion: true,
+      });
     }, 50);
   }
 
@@ -920,7 +1026,11 @@ export class Gateway implements GatewayContext {
       agents: hb.map((h) => ({
         agentId: h.agentId,
         isDefault: h.agentId === defaultId,
-        heartbeat: { enabled: h.enabled && this.heartbeats.enabled, every: h.every, everyMs: h.everyMs },
+        heartbeat: {
+          enabled: h.enabled && this.heartbeats.enabled,
+          every: h.every,
+          everyMs: h.everyMs,
+        },
         sessions,
       })),
       sessions,
@@ -945,7 +1055,10 @@ export class Gateway implements GatewayContext {
       if (this.#healthTimer !== undefined) this.clock.clearInterval(this.#healthTimer);
       this.#healthTimer = this.clock.setInterval(() => {
         this.#refreshHealth();
-        this.broadcast("health", JSON.parse(this.#healthJson.json), { droppable: true, stateVersion: true });
+        this.broadcast("health", JSON.parse(this.#healthJson.json), {
+          droppable: true,
+          stateVersion: true,
+        });
       }, g.healthIntervalMs);
       this.#appliedHealth = g.healthIntervalMs;
     }
@@ -984,7 +1097,7 @@ export class Gateway implements GatewayContext {
       ts: Date.now(),
     };
     const out: PresenceEntry[] = [self];
-    const conns = [...this.#conns].filter((c) => c.state === "open");
+    const conns = [...this.#conns].filter((c) => this.#listed(c));
     for (let i = conns.length - 1; i >= 0 && out.length < MAX_PRESENCE; i--) {
       const c = conns[i]!;
       const cl = c.params!.client;
@@ -1046,8 +1159,12 @@ export class Gateway implements GatewayContext {
     await this.#refreshSecret(true);
     const restart: string[] = [];
     const addr = this.#server?.addr;
-    if (addr && this.#opts.port === undefined && cfg.gateway.port !== addr.port) restart.push("gateway.port");
-    if (addr && this.#opts.bind === undefined && cfg.gateway.bind !== addr.hostname) restart.push("gateway.bind");
+    if (addr && this.#opts.port === undefined && cfg.gateway.port !== addr.port) {
+      restart.push("gateway.port");
+    }
+    if (addr && this.#opts.bind === undefined && cfg.gateway.bind !== addr.hostname) {
+      restart.push("gateway.bind");
+    }
     return restart;
   }
 

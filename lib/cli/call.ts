@@ -1,0 +1,285 @@
+/**
+ * `gw call`, `gw health`, `gw status`: the CLI as a client of a gateway.
+ * Loads only the client library, so a call starts fast.
+ *
+ * @module
+ */
+import {
+  GatewayClient,
+  GatewayConnectError,
+  GatewayRequestError,
+  GatewayTimeoutError,
+} from "../client/client.ts";
+import { DEFAULT_OPERATOR_SCOPES } from "../protocol/types.ts";
+import { VERSION } from "../version.ts";
+import { resolveStateDir, tildify } from "./paths.ts";
+import { bold, dim, green, red, yellow } from "./style.ts";
+
+/** Exit codes of the CLI. */
+export const Exit = { OK: 0, ERROR: 1, USAGE: 2, CONNECT: 3 } as const;
+
+/** Options shared by every command that talks to a gateway. */
+export interface CallOptions {
+  url?: string | undefined;
+  token?: string | undefined;
+  password?: string | undefined;
+  stateDir?: string | undefined;
+  json?: boolean | undefined;
+  timeout?: string | undefined;
+}
+
+interface Target {
+  url: string;
+  token: string | undefined;
+  password: string | undefined;
+  tokenSource: string;
+}
+
+async function readLocalConfig(stateDir: string): Promise<Record<string, unknown>> {
+  try {
+    return JSON.parse(await Deno.readTextFile(`${stateDir}/gw.json`));
+  } catch {
+    return {};
+  }
+}
+
+/** Work out where to connect and with which secret: flags, then env, then the local state dir. */
+export async function resolveTarget(o: CallOptions): Promise<Target> {
+  const env = (k: string) => Deno.env.get(k) || undefined;
+  const stateDir = resolveStateDir(o.stateDir);
+  const local = await readLocalConfig(stateDir);
+  const gw = (local.gateway ?? {}) as {
+    port?: number;
+    bind?: string;
+    auth?: Record<string, string>;
+  };
+  let url = o.url;
+  if (!url) {
+    const port = env("GW_PORT") ?? gw.port ?? 18789;
+    let host = gw.bind && gw.bind !== "0.0.0.0" && gw.bind !== "::" ? gw.bind : "127.0.0.1";
+    if (host.includes(":")) host = `[${host}]`;
+    url = `ws://${host}:${port}`;
+  }
+  const password = o.password ?? env("GW_PASSWORD");
+  let token = o.token ?? env("GW_TOKEN");
+  let tokenSource = o.token ? "--token" : token ? "GW_TOKEN" : "";
+  if (!token && !password && (o.url === undefined || isLoopbackUrl(url))) {
+    // The local gateway's own secret: only ever sent to this machine.
+    if (gw.auth?.token) [token, tokenSource] = [gw.auth.token, tildify(`${stateDir}/gw.json`)];
+    else {
+      try {
+        token = (await Deno.readTextFile(`${stateDir}/token`)).trim() || undefined;
+        if (token) tokenSource = tildify(`${stateDir}/token`);
+      } catch { /* none */ }
+    }
+  }
+  return { url, token, password, tokenSource };
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const h = new URL(url).hostname.replace(/^\[|\]$/g, "");
+    return h === "localhost" || h === "::1" || /^127\./.test(h);
+  } catch {
+    return false;
+  }
+}
+
+function parseTimeout(text: string | undefined): number {
+  if (text === undefined) return 30_000;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new UsageError(`--timeout: expected milliseconds, got '${text}'`);
+  }
+  return n;
+}
+
+/** A mistake in how the command was called (exit 2). */
+export class UsageError extends Error {
+  /** Create the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+function explainConnect(e: unknown, t: Target): string {
+  if (e instanceof GatewayRequestError) {
+    const code = String(e.details?.code ?? e.code);
+    const msg = e.message.replace(/^connect failed: /, "");
+    if (code.startsWith("AUTH_") || code === "DEVICE_IDENTITY_REQUIRED") {
+      const hint = !t.token && !t.password
+        ? "no token was found: pass --token, set GW_TOKEN, or run on the gateway's machine"
+        : `the gateway rejected the ${t.password ? "password" : `token from ${t.tokenSource}`}`;
+      return `cannot authenticate to ${t.url}: ${msg}\n  ${hint}`;
+    }
+    return `the gateway at ${t.url} refused the connection: ${msg}`;
+  }
+  if (e instanceof GatewayConnectError) {
+    const abnormal = e.closeCode === undefined || e.closeCode === 0 || e.closeCode === 1006;
+    const why = abnormal
+      ? "nothing answered there: the gateway seems down"
+      : `it closed the connection (${e.closeCode}${e.closeReason ? ` ${e.closeReason}` : ""})`;
+    return `cannot connect to ${t.url}: ${why}\n  start it with: gw start   (or pass --url)`;
+  }
+  return `cannot connect to ${t.url}: ${(e as Error).message}`;
+}
+
+/**
+ * Connect, call `method`, print, close. Returns the exit code:
+ * 0 ok, 1 error response, 3 cannot connect.
+ */
+export async function callOnce(
+  method: string,
+  params: unknown,
+  o: CallOptions,
+  print: (result: unknown) => void,
+): Promise<number> {
+  const timeoutMs = parseTimeout(o.timeout);
+  const t = await resolveTarget(o);
+  const opts: ConstructorParameters<typeof GatewayClient>[0] = {
+    url: t.url,
+    client: { id: "cli", mode: "cli", version: `gw-${VERSION}` },
+    scopes: [...DEFAULT_OPERATOR_SCOPES],
+    reconnect: false,
+    connectTimeoutMs: Math.min(timeoutMs, 10_000),
+    requestTimeoutMs: timeoutMs,
+  };
+  if (t.token) opts.token = t.token;
+  if (t.password) opts.password = t.password;
+  const client = new GatewayClient(opts);
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.close().catch(() => {});
+    if (o.json) {
+      console.log(
+        JSON.stringify({
+          ok: false,
+          error: { type: "connect_error", message: explainConnect(e, t) },
+        }),
+      );
+    }
+    console.error(`${red("gw:")} ${explainConnect(e, t)}`);
+    return Exit.CONNECT;
+  }
+  try {
+    const result = await client.request(method, params as never, { timeoutMs });
+    if (o.json) console.log(JSON.stringify(result, null, 2));
+    else print(result);
+    return Exit.OK;
+  } catch (e) {
+    if (e instanceof GatewayRequestError) {
+      if (o.json) {
+        console.log(JSON.stringify(
+          {
+            ok: false,
+            error: {
+              type: "gateway_request_error",
+              code: e.code,
+              message: e.message,
+              details: e.details,
+              retryable: e.retryable,
+            },
+          },
+          null,
+          2,
+        ));
+      }
+      const msg = e.message.replace(
+        new RegExp(`^${method.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} failed: `),
+        "",
+      )
+        .replace(/ \([A-Z_]+\)$/, "");
+      console.error(`${red("error")} ${bold(e.code)}: ${msg}`);
+      const d = e.details as { code?: string; missingScope?: string } | undefined;
+      if (d?.code === "MISSING_SCOPE") {
+        console.error(
+          dim(
+            `  this connection lacks ${d.missingScope}; scopes come from the trusted CLI path on the gateway's machine, or a paired device`,
+          ),
+        );
+      }
+      return Exit.ERROR;
+    }
+    if (e instanceof GatewayTimeoutError) {
+      console.error(`${red("gw:")} ${method} got no answer within ${timeoutMs} ms from ${t.url}`);
+      return Exit.ERROR;
+    }
+    console.error(
+      `${red("gw:")} lost the connection to ${t.url} during ${method}: ${(e as Error).message}`,
+    );
+    return Exit.CONNECT;
+  } finally {
+    await client.close().catch(() => {});
+  }
+}
+
+/** Print any result readably: indented JSON, or the text itself. */
+export function printPretty(result: unknown): void {
+  if (typeof result === "string") console.log(result);
+  else console.log(JSON.stringify(result, null, 2));
+}
+
+function ago(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+/** Summary printer for `gw health`. */
+export function printHealth(r: unknown): void {
+  const h = r as {
+    ok: boolean;
+    agents: {
+      agentId: string;
+      isDefault: boolean;
+      heartbeat: { enabled: boolean; every: string };
+    }[];
+    eventLoop: { delayP99Ms: number; degraded: boolean };
+    sessions: { count: number };
+    channelOrder: string[];
+  };
+  console.log(`${h.ok ? green("● healthy") : red("● unhealthy")}`);
+  for (const a of h.agents) {
+    console.log(
+      `  agent ${bold(a.agentId)}${a.isDefault ? dim(" (default)") : ""}  heartbeat ${
+        a.heartbeat.enabled ? `every ${a.heartbeat.every}` : "off"
+      }`,
+    );
+  }
+  console.log(`  sessions ${h.sessions.count}   channels ${h.channelOrder.length || "none"}`);
+  const lag = `event loop p99 ${h.eventLoop.delayP99Ms} ms`;
+  console.log(`  ${h.eventLoop.degraded ? yellow(lag + " (degraded)") : lag}`);
+}
+
+/** Summary printer for `gw status`. */
+export function printStatus(r: unknown): void {
+  const s = r as {
+    runtimeVersion: string;
+    uptimeMs: number;
+    pid: number;
+    connections: { operators: number; nodes: number; preauth: number };
+    processMemory: { rssBytes: number; heapUsedBytes: number };
+    heartbeat: { enabled: boolean };
+    queuedSystemEvents: string[];
+    sessions: { count: number; defaults: { model: string | null } };
+  };
+  const mb = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MB`;
+  console.log(
+    `${green("●")} ${bold(`gw ${s.runtimeVersion}`)}  up ${ago(s.uptimeMs)}  pid ${s.pid}`,
+  );
+  console.log(
+    `  memory    rss ${mb(s.processMemory.rssBytes)}, heap ${mb(s.processMemory.heapUsedBytes)}`,
+  );
+  console.log(
+    `  clients   ${s.connections.operators} operator(s), ${s.connections.nodes} node(s), ${s.connections.preauth} connecting`,
+  );
+  console.log(`  model     ${s.sessions.defaults.model ?? dim("none configured")}`);
+  console.log(`  sessions  ${s.sessions.count}   heartbeats ${s.heartbeat.enabled ? "on" : "off"}`);
+  if (s.queuedSystemEvents.length) {
+    console.log(`  queued    ${s.queuedSystemEvents.length} system event(s)`);
+  }
+}

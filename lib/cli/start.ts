@@ -1,0 +1,81 @@
+/**
+ * `gw start`: run the gateway in the foreground until SIGINT or SIGTERM.
+ *
+ * @module
+ */
+import { GatewayStartError, startGateway } from "../server/gateway.ts";
+import { methods } from "../../methods/mod.ts";
+import { VERSION } from "../version.ts";
+import { resolveStateDir, tildify } from "./paths.ts";
+import { bold, dim, green, yellow } from "./style.ts";
+
+/** Options of `gw start`, already parsed. */
+export interface StartOptions {
+  port?: string | undefined;
+  bind?: string | undefined;
+  stateDir?: string | undefined;
+  token?: string | undefined;
+  password?: string | undefined;
+}
+
+function parsePort(text: string | undefined, from: string): number | undefined {
+  if (text === undefined || text === "") return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new GatewayStartError(`${from}: expected a port number from 0 to 65535, got '${text}'`);
+  }
+  return n;
+}
+
+/** Run `gw start`; resolves with the exit code. */
+export async function runStart(o: StartOptions): Promise<number> {
+  const env = (k: string) => Deno.env.get(k) || undefined;
+  const stateDir = resolveStateDir(o.stateDir);
+  let gw;
+  try {
+    const port = parsePort(o.port, "--port") ?? parsePort(env("GW_PORT"), "GW_PORT");
+    const opts: Parameters<typeof startGateway>[0] = { stateDir, methods, version: VERSION };
+    if (port !== undefined) opts.port = port;
+    const bind = o.bind ?? env("GW_BIND");
+    if (bind) opts.bind = bind;
+    const token = o.token ?? env("GW_TOKEN");
+    if (token) opts.token = token;
+    const password = o.password ?? env("GW_PASSWORD");
+    if (password) opts.password = password;
+    gw = await startGateway(opts);
+  } catch (e) {
+    if (e instanceof GatewayStartError) {
+      console.error(`gw: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  console.log(
+    `${green("●")} ${bold(`gw ${VERSION}`)} listening on ${bold(gw.url)}  ${
+      dim(`state ${tildify(stateDir)}`)
+    }`,
+  );
+  if (gw.generatedToken) {
+    const file = tildify(`${stateDir}/token`);
+    console.log(
+      `${yellow("First start:")} generated an access token, stored in ${file} (mode 0600).\n` +
+        `  token: ${gw.generatedToken}\n` +
+        `  It is shown only now. Read it again with: cat ${file}\n` +
+        `  gw call reads it from there by itself: try  gw call health`,
+    );
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      console.error("gw: second signal, exiting now");
+      Deno.exit(130);
+    }
+    stopping = true;
+    console.error(`gw: ${signal}, shutting down`);
+    void gw.shutdown(`received ${signal}`);
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, () => stop(s));
+  await gw.finished;
+  return 0;
+}

@@ -1,0 +1,155 @@
+/**
+ * The gw command: the gateway, and a client of it, in one program.
+ *
+ *   gw start [--port P] [--bind ADDR] [--state-dir DIR] [--token T | --password P]
+ *   gw call <method> [params-json] [--url URL] [--token T] [--password P] [--json] [--timeout MS]
+ *   gw health | gw status     summaries of the same calls
+ *   gw version | gw help
+ *
+ * Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { VERSION } from "./lib/version.ts";
+import { bold, dim, red } from "./lib/cli/style.ts";
+
+const USAGE = `${bold("gw")} ${VERSION}: a small, secure gateway for the OpenClaw protocol
+
+Usage:
+  gw start   [--port P] [--bind ADDR] [--state-dir DIR] [--token T | --password P]
+  gw call    <method> [params-json] [--url URL] [--token T] [--password P] [--json] [--timeout MS]
+  gw health  [--url URL] [--token T] [--json]
+  gw status  [--url URL] [--token T] [--json]
+  gw version
+  gw help    [--json]        list the gateway's methods
+
+Environment: GW_PORT, GW_BIND, GW_STATE_DIR, GW_TOKEN, GW_PASSWORD.
+State (config gw.json, token, gw.kv, logs/) lives in ~/.gw unless --state-dir says otherwise.
+Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.`;
+
+const OPTIONS = {
+  port: { type: "string" },
+  bind: { type: "string" },
+  "state-dir": { type: "string" },
+  token: { type: "string" },
+  password: { type: "string" },
+  url: { type: "string" },
+  json: { type: "boolean" },
+  timeout: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function usage(message: string): number {
+  console.error(`${red("gw:")} ${message}\n${dim("run 'gw help' for usage")}`);
+  return 2;
+}
+
+async function help(json: boolean): Promise<number> {
+  const { methods } = await import("./methods/mod.ts");
+  if (json) {
+    console.log(
+      JSON.stringify(
+        methods.map((m) => ({ name: m.name, scope: m.scope, summary: m.summary })),
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  console.log(USAGE);
+  console.log(`\n${bold("Methods")} (gw call <method> [params-json]):`);
+  const width = Math.max(...methods.map((m) => m.name.length));
+  for (const m of methods) {
+    console.log(`  ${m.name.padEnd(width)}  ${dim(m.scope.padEnd(6))}  ${m.summary}`);
+  }
+  return 0;
+}
+
+/** Run the CLI with `args`; resolves with the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    return usage((e as Error).message);
+  }
+  const { values: v, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (v.help && command !== "call") return help(false);
+  const callOpts = {
+    url: v.url,
+    token: v.token,
+    password: v.password,
+    stateDir: v["state-dir"],
+    json: v.json,
+    timeout: v.timeout,
+  };
+  switch (command) {
+    case undefined:
+    case "help":
+      return help(v.json === true);
+    case "version":
+    case "--version":
+      console.log(
+        v.json
+          ? JSON.stringify({ version: VERSION, deno: Deno.version.deno })
+          : `gw ${VERSION} (deno ${Deno.version.deno})`,
+      );
+      return 0;
+    case "start": {
+      if (rest.length) return usage(`start takes no arguments, got '${rest.join(" ")}'`);
+      if (v.token && v.password) return usage("pass --token or --password, not both");
+      const { runStart } = await import("./lib/cli/start.ts");
+      return runStart({
+        port: v.port,
+        bind: v.bind,
+        stateDir: v["state-dir"],
+        token: v.token,
+        password: v.password,
+      });
+    }
+    case "call": {
+      const [method, paramsText, ...extra] = rest;
+      if (!method || v.help) return usage("usage: gw call <method> [params-json]");
+      if (extra.length) return usage(`unexpected argument '${extra[0]}' (quote the params JSON)`);
+      let params: unknown = undefined;
+      if (paramsText !== undefined) {
+        try {
+          params = JSON.parse(paramsText);
+        } catch (e) {
+          return usage(`params must be JSON, e.g. '{"limit":5}': ${(e as Error).message}`);
+        }
+      }
+      const { callOnce, printPretty, UsageError } = await import("./lib/cli/call.ts");
+      try {
+        return await callOnce(method, params, callOpts, printPretty);
+      } catch (e) {
+        if (e instanceof UsageError) return usage(e.message);
+        throw e;
+      }
+    }
+    case "health":
+    case "status": {
+      if (rest.length) return usage(`${command} takes no arguments`);
+      const { callOnce, printHealth, printStatus, UsageError } = await import("./lib/cli/call.ts");
+      try {
+        return await callOnce(
+          command,
+          {},
+          callOpts,
+          command === "health" ? printHealth : printStatus,
+        );
+      } catch (e) {
+        if (e instanceof UsageError) return usage(e.message);
+        throw e;
+      }
+    }
+    default:
+      return usage(`unknown command '${command}'`);
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,42 @@
+/**
+ * gw's client library: {@link GatewayClient}, a dependency-free client for the
+ * OpenClaw Gateway WebSocket protocol, and the protocol's types and constants.
+ * It runs in Deno, browsers, Node 22+ and Bun (anything with a global
+ * `WebSocket`).
+ *
+ * @example
+ * ```ts ignore
+ * import { GatewayClient, GatewayRequestError } from "@gw/gw";
+ *
+ * const client = new GatewayClient({ url: "ws://127.0.0.1:18789", token: "secret", reconnect: true });
+ * client.on("tick", (payload) => console.log("tick", payload));
+ * const hello = await client.connect();
+ * console.log("protocol", hello.protocol);
+ * try {
+ *   const health = await client.request("health");
+ *   console.log(health.ok);
+ * } catch (e) {
+ *   if (e instanceof GatewayRequestError) console.error(e.code, e.message);
+ * }
+ * await client.close();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  GatewayClient,
+  GatewayConnectError,
+  GatewayRequestError,
+  GatewayTimeoutError,
+} from "./lib/client/client.ts";
+export type {
+  ClientState,
+  EventHandler,
+  GatewayClientOptions,
+  ReconnectOptions,
+  RequestOptions,
+  SeqGap,
+  StateHandler,
+} from "./lib/client/client.ts";
+export * from "./lib/protocol/types.ts";
