@@ -25,7 +25,13 @@ interface ResolvedAgent {
 export function resolveAgents(config: GwConfig): ResolvedAgent[] {
   const list = config.agents.list;
   if (list.length === 0) {
-    return [{ id: "main", name: undefined, avatar: undefined, model: config.agents.defaults.model, isDefault: true }];
+    return [{
+      id: "main",
+      name: undefined,
+      avatar: undefined,
+      model: config.agents.defaults.model,
+      isDefault: true,
+    }];
   }
   const defaultId = (list.find((a) => a.default) ?? list[0]!).id;
   return list.map((a) => ({

@@ -43,7 +43,11 @@ export const status = defineMethod({
       sessions: { count: 0, defaults: { model: cfg.agents.defaults.model ?? null }, recent: [] },
       connections: ctx.connectionCounts(),
       eventLoop: ctx.eventLoop(),
-      processMemory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, heapTotalBytes: mem.heapTotal },
+      processMemory: {
+        rssBytes: mem.rss,
+        heapUsedBytes: mem.heapUsed,
+        heapTotalBytes: mem.heapTotal,
+      },
     };
   },
 });
@@ -109,7 +113,11 @@ export const systemEvent = defineMethod({
     await ctx.store.enqueueSystemEvent(key, note);
     const id = who.instanceId ?? who.deviceId ?? who.host;
     if (id !== undefined) {
-      const entry: PresenceEntry = { ts: Date.now(), text: note, reason: who.reason ?? "system-event" };
+      const entry: PresenceEntry = {
+        ts: Date.now(),
+        text: note,
+        reason: who.reason ?? "system-event",
+      };
       for (const [k, v] of Object.entries(who)) {
         if (v !== undefined) (entry as unknown as Record<string, unknown>)[k] = v;
       }

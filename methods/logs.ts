@@ -49,12 +49,21 @@ export async function tailLog(
     if (start > 0) text = text.slice(text.indexOf("\n") + 1);
     const all = text.split("\n").filter(Boolean);
     const lines = all.slice(-opts.limit);
-    return { file, cursor: size, size, lines, truncated: start > 0 || all.length > lines.length, reset };
+    return {
+      file,
+      cursor: size,
+      size,
+      lines,
+      truncated: start > 0 || all.length > lines.length,
+      reset,
+    };
   }
   const end = Math.min(size, opts.cursor + opts.maxBytes);
   const bytes = await readRange(file, opts.cursor, end);
   const lastNl = bytes.lastIndexOf(10);
-  if (lastNl < 0) return { file, cursor: opts.cursor, size, lines: [], truncated: end < size, reset };
+  if (lastNl < 0) {
+    return { file, cursor: opts.cursor, size, lines: [], truncated: end < size, reset };
+  }
   const complete = bytes.subarray(0, lastNl + 1);
   const parts = decoder.decode(complete).split("\n");
   parts.pop();

@@ -5,7 +5,14 @@
  * @module
  */
 import type { MethodDef } from "../lib/server/method.ts";
-import { health, lastHeartbeat, setHeartbeats, status, systemEvent, systemPresence } from "./health.ts";
+import {
+  health,
+  lastHeartbeat,
+  setHeartbeats,
+  status,
+  systemEvent,
+  systemPresence,
+} from "./health.ts";
 import { logsTail } from "./logs.ts";
 import { configApply, configGet, configPatch, configSchemaMethod, configSet } from "./config.ts";
 import { agentIdentityGet, agentsList, modelsList } from "./agents.ts";

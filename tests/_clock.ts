@@ -44,7 +44,9 @@ export class ManualClock implements Clock {
     const end = this.#now + ms;
     for (;;) {
       let first: Timer | undefined;
-      for (const t of this.#timers.values()) if (t.due <= end && (!first || t.due < first.due)) first = t;
+      for (const t of this.#timers.values()) {
+        if (t.due <= end && (!first || t.due < first.due)) first = t;
+      }
       if (!first) break;
       this.#now = first.due;
       first.due += first.every;

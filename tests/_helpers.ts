@@ -29,7 +29,9 @@ export interface TestGateway extends AsyncDisposable {
 /** Start a gateway on 127.0.0.1 with a free port, a fresh state dir and token auth. */
 export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
   const stateDir = opts.stateDir ?? await Deno.makeTempDir({ prefix: "gw-test-" });
-  if (opts.config) await Deno.writeTextFile(`${stateDir}/gw.json`, JSON.stringify(opts.config, null, 2));
+  if (opts.config) {
+    await Deno.writeTextFile(`${stateDir}/gw.json`, JSON.stringify(opts.config, null, 2));
+  }
   const { config: _c, ...rest } = opts;
   const token = opts.password ? "" : opts.token ?? TEST_TOKEN;
   const gw = await startGateway({
@@ -118,7 +120,13 @@ export class RawClient {
       const w = { pred, resolve: (f: AnyFrame) => (clearTimeout(t), resolve(f)) };
       const t = setTimeout(() => {
         this.#waiters.splice(this.#waiters.indexOf(w), 1);
-        reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames).slice(0, 500)}`));
+        reject(
+          new Error(
+            `no matching frame within ${timeoutMs} ms; got ${
+              JSON.stringify(this.frames).slice(0, 500)
+            }`,
+          ),
+        );
       }, timeoutMs);
       this.#waiters.push(w);
     });
@@ -127,7 +135,10 @@ export class RawClient {
   /** Wait for the next event named `name` after the frames seen so far. */
   nextEvent(name: string, timeoutMs = 5000): Promise<AnyFrame> {
     const after = this.frames.length;
-    return this.next((f) => f.type === "event" && f.event === name && this.frames.indexOf(f) >= after, timeoutMs);
+    return this.next(
+      (f) => f.type === "event" && f.event === name && this.frames.indexOf(f) >= after,
+      timeoutMs,
+    );
   }
 
   /** The challenge event. */
@@ -141,7 +152,9 @@ export class RawClient {
 
   /** Send a request and wait for its response frame. */
   request(method: string, params?: unknown, id = `r${++this.#n}`): Promise<AnyFrame> {
-    this.send(params === undefined ? { type: "req", id, method } : { type: "req", id, method, params });
+    this.send(
+      params === undefined ? { type: "req", id, method } : { type: "req", id, method, params },
+    );
     return this.next((f) => f.type === "res" && f.id === id);
   }
 
@@ -158,7 +171,10 @@ export class RawClient {
 }
 
 /** Open a socket, complete the handshake, and assert hello-ok. */
-export async function connected(url: string, over: Record<string, unknown> = {}): Promise<RawClient> {
+export async function connected(
+  url: string,
+  over: Record<string, unknown> = {},
+): Promise<RawClient> {
   const c = new RawClient(url);
   const res = await c.connect(connectParams(over));
   if (!res.ok) {

@@ -60,7 +60,9 @@ export function redact<T>(value: T): T {
 export function restoreRedacted(next: unknown, previous: unknown): unknown {
   if (next === REDACTED) return previous;
   if (Array.isArray(next)) {
-    return next.map((v, i) => restoreRedacted(v, Array.isArray(previous) ? previous[i] : undefined));
+    return next.map((v, i) =>
+      restoreRedacted(v, Array.isArray(previous) ? previous[i] : undefined)
+    );
   }
   if (!isPlainObject(next)) return next;
   const prev = isPlainObject(previous) ? previous : {};
@@ -99,7 +101,10 @@ async function readState(path: string): Promise<ConfigState> {
   try {
     parsed = JSON.parse(raw);
   } catch (e) {
-    throw new ConfigError(path, [{ path: "", message: `not valid JSON (${(e as Error).message})` }]);
+    throw new ConfigError(path, [{
+      path: "",
+      message: `not valid JSON (${(e as Error).message})`,
+    }]);
   }
   if (!isPlainObject(parsed)) {
     throw new ConfigError(path, [{ path: "", message: "expected a JSON object" }]);

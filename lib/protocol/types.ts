@@ -229,10 +229,12 @@ export interface HelloOk {
   server: { version: string; connId: string; host?: string; bootId?: string };
   features: { methods: string[]; events: string[] };
   snapshot: Snapshot;
-  auth: { role: Role; scopes: string[]; method?: "token" | "password" } & Record<
-    string,
-    unknown
-  >;
+  auth:
+    & { role: Role; scopes: string[]; method?: "token" | "password" }
+    & Record<
+      string,
+      unknown
+    >;
   policy: Policy;
 }
 
@@ -378,7 +380,12 @@ export interface MethodMap {
   "config.get": { params: Record<string, never> | undefined; result: ConfigSnapshot };
   "config.schema": {
     params: Record<string, never> | undefined;
-    result: { schema: Record<string, unknown>; uiHints: Record<string, unknown>; version: string; generatedAt: string };
+    result: {
+      schema: Record<string, unknown>;
+      uiHints: Record<string, unknown>;
+      version: string;
+      generatedAt: string;
+    };
   };
   "config.set": {
     params: { raw?: string; config?: Record<string, unknown>; baseHash?: string };

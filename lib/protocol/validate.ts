@@ -5,7 +5,7 @@
  * @module
  */
 import type { z } from "zod";
-import { invalidRequest, type GatewayError } from "./errors.ts";
+import { type GatewayError, invalidRequest } from "./errors.ts";
 
 function describe(value: unknown): string {
   if (value === null) return "null";

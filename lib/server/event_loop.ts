@@ -36,7 +36,9 @@ export class EventLoopMonitor {
   /** Delay figures over the window. */
   stats(): EventLoopStats {
     const sorted = [...this.#samples].sort((a, b) => a - b);
-    const p99 = sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]! : 0;
+    const p99 = sorted.length
+      ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!
+      : 0;
     const max = sorted.length ? sorted[sorted.length - 1]! : 0;
     return {
       degraded: p99 > 200,
