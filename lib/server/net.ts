@@ -66,8 +66,11 @@ export function resolvePeer(
 }
 
 /**
- * Whether a browser `origin` may connect: same origin as the request's Host,
- * or listed in `allowed` (exact origins, or `*` to allow any).
+ * Whether a browser `origin` may connect: listed in `allowed` (exact origins,
+ * or `*` for any), or the same origin as the request's Host when that Host
+ * is a loopback name or address. Any other host name must be listed: a page
+ * whose name was re-pointed at 127.0.0.1 (DNS rebinding) sends a matching
+ * Origin and Host, and must not pass as same-origin.
  */
 export function originAllowed(
   origin: string,
@@ -84,6 +87,8 @@ export function originAllowed(
   if (allowed.some((a) => a.replace(/\/$/, "").toLowerCase() === url.origin.toLowerCase())) {
     return true;
   }
-  return host !== null && (url.protocol === "http:" || url.protocol === "https:") &&
-    url.host.toLowerCase() === host.toLowerCase();
+  if (host === null || (url.protocol !== "http:" && url.protocol !== "https:")) return false;
+  if (url.host.toLowerCase() !== host.toLowerCase()) return false;
+  const name = url.hostname.replace(/^\[|\]$/g, "");
+  return isLoopback(name);
 }
