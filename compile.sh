@@ -107,6 +107,17 @@ if [[ -n ${DENORT_BIN:-} ]]; then
   targets=("$host_target")
 fi
 
+# The run flags (permission set, V8 flags) are defined once, in deno.json's
+# "gw" task (`deno run <flags> main.ts`); the binary gets exactly those.
+read -r -a run_flags < <(deno eval --quiet '
+  const t = JSON.parse(Deno.readTextFileSync("deno.json")).tasks.gw;
+  const m = /^deno run (.+) main\.ts$/.exec(t);
+  if (!m) { console.error("deno.json tasks.gw must read: deno run <flags> main.ts"); Deno.exit(1); }
+  console.log(m[1]);')
+if ((${#run_flags[@]} == 0)); then
+  echo "compile.sh: could not read the run flags from deno.json tasks.gw" >&2
+  exit 1
+fi
 include=()
 if [[ -d ui ]]; then include=(--include ui/); fi
 
@@ -149,7 +160,7 @@ for t in "${targets[@]}"; do
   echo "compile.sh: building $out" >&2
   set +e
   timeout --kill-after=10 "$TIMEOUT" \
-    deno compile -P=gw ${include[@]+"${include[@]}"} --target "$t" --output "$out" "$ENTRY" 2>&1 |
+    deno compile "${run_flags[@]}" ${include[@]+"${include[@]}"} --target "$t" --output "$out" "$ENTRY" 2>&1 |
     tee "$log" >&2
   rc=${PIPESTATUS[0]}
   set -e

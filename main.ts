@@ -38,6 +38,7 @@ const OPTIONS = {
   json: { type: "boolean" },
   timeout: { type: "string" },
   help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
 } as const;
 
 function usage(message: string): number {
@@ -75,7 +76,8 @@ export async function main(args: string[]): Promise<number> {
     return usage((e as Error).message);
   }
   const { values: v, positionals } = parsed;
-  const [command, ...rest] = positionals;
+  const [first, ...rest] = positionals;
+  const command = v.version && first === undefined ? "version" : first;
   if (v.help && command !== "call") return help(false);
   const callOpts = {
     url: v.url,
@@ -90,7 +92,6 @@ export async function main(args: string[]): Promise<number> {
     case "help":
       return help(v.json === true);
     case "version":
-    case "--version":
       console.log(
         v.json
           ? JSON.stringify({ version: VERSION, deno: Deno.version.deno })

@@ -183,3 +183,16 @@ export async function connected(
   }
   return c;
 }
+
+/**
+ * `deno run` arguments that run gw exactly as `deno task gw` does: the flags
+ * come from deno.json's `gw` task (`deno run <flags> main.ts`), the one place
+ * they are defined (compile.sh reads them too).
+ */
+export function gwRunArgs(...args: string[]): string[] {
+  const root = new URL("..", import.meta.url).pathname;
+  const task = JSON.parse(Deno.readTextFileSync(`${root}deno.json`)).tasks.gw as string;
+  const m = /^deno run (.+) main\.ts$/.exec(task);
+  if (!m) throw new Error(`deno.json tasks.gw must read "deno run <flags> main.ts", got "${task}"`);
+  return ["run", ...m[1]!.split(/\s+/), "main.ts", ...args];
+}

@@ -50,6 +50,19 @@ export async function runStart(o: StartOptions): Promise<number> {
     }
     throw e;
   }
+  // Signal handlers first: a supervisor may signal as soon as it reads the line below.
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      console.error("gw: second signal, exiting now");
+      Deno.exit(130);
+    }
+    stopping = true;
+    console.error(`gw: ${signal}, shutting down`);
+    void gw.shutdown(`received ${signal}`);
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, () => stop(s));
   console.log(
     `${green("●")} ${bold(`gw ${VERSION}`)} listening on ${bold(gw.url)}  ${
       dim(`state ${tildify(stateDir)}`)
@@ -64,18 +77,6 @@ export async function runStart(o: StartOptions): Promise<number> {
         `  gw call reads it from there by itself: try  gw call health`,
     );
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      console.error("gw: second signal, exiting now");
-      Deno.exit(130);
-    }
-    stopping = true;
-    console.error(`gw: ${signal}, shutting down`);
-    void gw.shutdown(`received ${signal}`);
-  };
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, () => stop(s));
   await gw.finished;
   return 0;
 }

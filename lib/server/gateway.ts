@@ -1213,11 +1213,20 @@ export class Gateway implements GatewayContext {
         await new Promise((r) => setTimeout(r, 10));
       }
       this.#stopTimers();
+      const closing: Promise<unknown>[] = [];
       for (const c of this.#conns) {
+        closing.push(new Promise((r) => c.ws.addEventListener("close", r, { once: true })));
         try {
           c.ws.close(CloseCode.SERVICE_RESTART, "service restart");
         } catch { /* already closing */ }
       }
+      // Let our 1012 go out before Deno's server shutdown closes what is left (1001).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(closing),
+        new Promise((r) => timer = setTimeout(r, 1_000)),
+      ]);
+      clearTimeout(timer);
       await this.#server?.shutdown();
       this.store.close();
       this.log.info("stopped");
