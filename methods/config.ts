@@ -37,15 +37,24 @@ function schemaOf(): { schema: Record<string, unknown>; uiHints: Record<string, 
     unknown
   >;
   const uiHints: Record<string, unknown> = {};
+  // Walk properties, records (additionalProperties) and arrays (items): a
+  // secret inside models.providers.<id> is as secret as one at the top.
   const walk = (node: unknown, path: string[]) => {
     if (!node || typeof node !== "object") return;
-    const props = (node as { properties?: Record<string, unknown> }).properties;
-    if (!props) return;
-    for (const [k, v] of Object.entries(props)) {
+    const n = node as {
+      properties?: Record<string, unknown>;
+      additionalProperties?: unknown;
+      items?: unknown;
+      anyOf?: unknown[];
+    };
+    for (const [k, v] of Object.entries(n.properties ?? {})) {
       const p = [...path, k];
       if (SECRET_KEYS.has(k)) uiHints[p.join(".")] = { sensitive: true };
       walk(v, p);
     }
+    if (n.additionalProperties) walk(n.additionalProperties, [...path, "*"]);
+    if (n.items) walk(n.items, [...path, "*"]);
+    for (const alt of n.anyOf ?? []) walk(alt, path);
   };
   walk(schema, []);
   schemaCache = { schema, uiHints };

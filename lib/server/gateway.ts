@@ -57,6 +57,8 @@ const MAX_PRESENCE = 256;
 const ONE_SHOT_MODES = new Set(["cli", "backend", "probe"]);
 /** Placeholder replaced by the cached health JSON in hello-ok. */
 const HEALTH_SLOT = "__gw_health_slot__";
+/** How long a client over its send-buffer limit has to drain before it is dropped. */
+const SLOW_CONSUMER_GRACE_MS = 1_000;
 /** Delay before answering a wrong secret, to slow guessing. */
 const AUTH_FAILURE_DELAY_MS = 250;
 
@@ -118,6 +120,9 @@ class Conn {
   early: (string | ArrayBuffer)[] = [];
   connectedAt = 0;
   caller: CallerInfo | undefined;
+  slowCheck: ReturnType<typeof setTimeout> | undefined;
+  /** A close to perform once in-flight requests have answered. */
+  closeWhenIdle: { code: number; reason: string } | undefined;
   constructor(
     readonly ws: WebSocket,
     readonly peer: PeerInfo,
@@ -217,6 +222,8 @@ export class Gateway implements GatewayContext {
   #secretPoll: ReturnType<typeof setInterval> | undefined;
   #appliedTick = 0;
   #appliedHealth = 0;
+  /** The configured port and bind the server started with (restartRequired compares). */
+  #listenedOn = { port: 0, bind: "" };
   #shuttingDown = false;
   #inflight = 0;
   #closed: Promise<void> | undefined;
@@ -288,6 +295,7 @@ export class Gateway implements GatewayContext {
     const cfg = this.config.config.gateway;
     const bind = this.#opts.bind ?? cfg.bind;
     const port = this.#opts.port ?? cfg.port;
+    this.#listenedOn = { port: cfg.port, bind: cfg.bind };
     this.generatedToken = await this.#ensureToken();
     await this.#refreshSecret(true);
     if (!isLoopbackBind(bind)) {
@@ -381,9 +389,12 @@ export class Gateway implements GatewayContext {
 
   /**
    * Re-read the secret when its sources changed (config file, token file),
-   * and close sockets that authenticated with an older one (4001).
+   * and close sockets that authenticated with an older one (4001). A secret
+   * given by flag or env cannot change while gw runs, so a connect skips the
+   * file checks then (`onConnect`).
    */
-  async #refreshSecret(force: boolean): Promise<void> {
+  async #refreshSecret(force: boolean, onConnect = false): Promise<void> {
+    if (onConnect && this.#secret.source === "flag") return;
     const stamp = await this.#sourceStamp();
     if (!force && stamp === this.#secretStamp) return;
     this.#secretStamp = stamp;
@@ -421,7 +432,10 @@ export class Gateway implements GatewayContext {
       this.log.warn("gateway secret changed; closing sockets that used the old one");
       for (const c of this.#conns) {
         if (c.state === "open" && c.authGeneration !== generation) {
-          c.ws.close(CloseCode.AUTH_CHANGED, "gateway auth changed");
+          // A caller that changed the secret (config.patch) gets its answer first.
+          const close = { code: CloseCode.AUTH_CHANGED, reason: "gateway auth changed" };
+          if (c.inflight > 0) c.closeWhenIdle = close;
+          else c.ws.close(close.code, close.reason);
         }
       }
     }
@@ -436,7 +450,8 @@ export class Gateway implements GatewayContext {
         return "-";
       }
     };
-    return `${await st(this.config.path)}|${await st(this.#tokenFile)}`;
+    const [config, token] = await Promise.all([st(this.config.path), st(this.#tokenFile)]);
+    return `${config}|${token}`;
   }
 
   // ---------------------------------------------------------------- HTTP
@@ -551,6 +566,7 @@ export class Gateway implements GatewayContext {
     const listed = this.#listed(conn);
     conn.state = "closed";
     clearTimeout(conn.handshakeTimer);
+    clearTimeout(conn.slowCheck);
     this.#conns.delete(conn);
     if (was === "preauth" || was === "checking") this.#releasePreauth(conn);
     if (was === "open") {
@@ -684,7 +700,7 @@ export class Gateway implements GatewayContext {
     }
     // Re-read the secret first: no await may separate the lockout check from
     // counting a failure, or parallel guesses would all pass the check.
-    await this.#refreshSecret(false);
+    await this.#refreshSecret(false, true);
     // Direct loopback without a browser Origin is exempt from the lockout.
     const limited = !(conn.peer.directLoopback && conn.origin === null);
     const now = Date.now();
@@ -838,6 +854,8 @@ export class Gateway implements GatewayContext {
   // ---------------------------------------------------------------- requests
 
   #onRequest(conn: Conn, text: string): void {
+    // Authenticated with a secret that has since changed: it closes once idle.
+    if (conn.closeWhenIdle) return;
     const max = this.config.config.gateway.maxPayload;
     if (text.length > max || (text.length * 3 > max && encoder.encode(text).length > max)) {
       conn.ws.close(CloseCode.TOO_BIG, "payload too large");
@@ -936,6 +954,12 @@ export class Gateway implements GatewayContext {
   #finish(conn: Conn, id: string, method: string, result: unknown, error: unknown): void {
     this.#inflight--;
     conn.inflight--;
+    this.#answer(conn, id, method, result, error);
+    const pending = conn.closeWhenIdle;
+    if (pending && conn.inflight === 0) conn.ws.close(pending.code, pending.reason);
+  }
+
+  #answer(conn: Conn, id: string, method: string, result: unknown, error: unknown): void {
     if (error !== undefined) {
       let shape: ErrorShape;
       if (error instanceof GatewayError) shape = error.toShape();
@@ -955,7 +979,16 @@ export class Gateway implements GatewayContext {
     if (result instanceof RawJson) {
       out = `{"type":"res","id":${idJson},"ok":true,"payload":${result.json}}`;
     } else if (result === undefined) out = `{"type":"res","id":${idJson},"ok":true}`;
-    else out = `{"type":"res","id":${idJson},"ok":true,"payload":${JSON.stringify(result)}}`;
+    else {
+      let json: string;
+      try {
+        json = JSON.stringify(result);
+      } catch (e) {
+        // A handler bug (a BigInt, a cycle) must cost one answer, not the process.
+        return this.#answer(conn, id, method, undefined, e);
+      }
+      out = `{"type":"res","id":${idJson},"ok":true,"payload":${json}}`;
+    }
     this.#send(conn, out);
   }
 
@@ -984,15 +1017,33 @@ export class Gateway implements GatewayContext {
   }
 
   /** Send a response or non-droppable frame; a client over its buffer limit is closed. */
+  /**
+   * Send a response or non-droppable frame. Deno counts a frame as buffered
+   * until its write completes, so a burst of large answers to a client that
+   * reads at full speed can pass the limit for a moment: past the limit the
+   * client gets SLOW_CONSUMER_GRACE_MS to drain; past four times it, or
+   * still over after the grace, it is closed 1008 "slow consumer".
+   */
   #send(conn: Conn, text: string): void {
     const ws = conn.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount > this.config.config.gateway.maxBufferedBytes) {
-      this.log.warn("closing slow consumer", { connId: conn.id, buffered: ws.bufferedAmount });
-      ws.close(CloseCode.POLICY, "slow consumer");
-      return;
+    const limit = this.config.config.gateway.maxBufferedBytes;
+    const buffered = ws.bufferedAmount;
+    if (buffered > limit) {
+      if (buffered > 4 * limit) return this.#dropSlow(conn);
+      if (conn.slowCheck === undefined) {
+        conn.slowCheck = setTimeout(() => {
+          conn.slowCheck = undefined;
+          if (ws.readyState === WebSocket.OPEN && ws.bufferedAmount > limit) this.#dropSlow(conn);
+        }, SLOW_CONSUMER_GRACE_MS);
+      }
     }
     ws.send(text);
+  }
+
+  #dropSlow(conn: Conn): void {
+    this.log.warn("closing slow consumer", { connId: conn.id, buffered: conn.ws.bufferedAmount });
+    conn.ws.close(CloseCode.POLICY, "slow consumer");
   }
 
   // ---------------------------------------------------------------- events
@@ -1184,11 +1235,10 @@ export class Gateway implements GatewayContext {
     this.#refreshHealth();
     await this.#refreshSecret(true);
     const restart: string[] = [];
-    const addr = this.#server?.addr;
-    if (addr && this.#opts.port === undefined && cfg.gateway.port !== addr.port) {
+    if (this.#opts.port === undefined && cfg.gateway.port !== this.#listenedOn.port) {
       restart.push("gateway.port");
     }
-    if (addr && this.#opts.bind === undefined && cfg.gateway.bind !== addr.hostname) {
+    if (this.#opts.bind === undefined && cfg.gateway.bind !== this.#listenedOn.bind) {
       restart.push("gateway.bind");
     }
     return restart;
