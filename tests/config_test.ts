@@ -290,6 +290,12 @@ Deno.test("an invalid config is refused naming the field, CONFIG_INVALID, file u
       /agents\.defaults\.heartbeat\.every/,
       "agents.defaults.heartbeat.every",
     ],
+    // Saved, this would lock every client out, the writer included.
+    [
+      { config: { gateway: { auth: { mode: "password" } } } },
+      /gateway\.auth\.password.*password mode needs/,
+      "gateway.auth.password",
+    ],
   ];
   for (const [params, re, issuePath] of cases) {
     const e = await err(c, "config.set", { ...params, baseHash: base.hash });

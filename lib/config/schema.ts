@@ -24,6 +24,10 @@ const gateway = z.strictObject({
       "Shared token. When absent gw uses <state>/token, generated on first start.",
     ),
     password: z.string().min(8).max(512).optional().describe("Shared password (password mode)."),
+  }).refine((a) => a.mode !== "password" || a.password !== undefined, {
+    // Saved at run time, this would lock every client out, the writer included.
+    message: "password mode needs gateway.auth.password",
+    path: ["password"],
   }).prefault({}),
   trustedProxies: z.array(z.string()).default([]).describe(
     "Peer addresses whose X-Forwarded-For header is believed.",

@@ -16,8 +16,8 @@ import { GatewayError, invalidRequest } from "../protocol/errors.ts";
 import { connectParamsSchema } from "../protocol/schemas.ts";
 import { formatIssue } from "../protocol/validate.ts";
 import {
+  type ClientInfo,
   CloseCode,
-  type ConnectParams,
   ErrorCode,
   type ErrorShape,
   type EventLoopStats,
@@ -109,7 +109,8 @@ class Conn {
   protocol = PROTOCOL_VERSION;
   role: Role = "operator";
   scopes: ReadonlySet<string> = new Set();
-  params: ConnectParams | undefined;
+  /** The client block of the connect params (all that is kept of them). */
+  client: ClientInfo | undefined;
   authGeneration = "";
   seq = 0;
   unauthorized = 0;
@@ -117,7 +118,7 @@ class Conn {
   nonce = crypto.randomUUID();
   challengeTs = 0;
   handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-  early: (string | ArrayBuffer)[] = [];
+  early: string[] | undefined;
   connectedAt = 0;
   caller: CallerInfo | undefined;
   slowCheck: ReturnType<typeof setTimeout> | undefined;
@@ -311,7 +312,11 @@ export class Gateway implements GatewayContext {
     this.#refreshHealth();
     this.heartbeats.configure(this.config.config, (await this.store.heartbeatsEnabled()) ?? true);
     this.#armTimers();
-    this.#secretPoll = setInterval(() => void this.#refreshSecret(false), 2_000);
+    this.#secretPoll = setInterval(() => {
+      this.#refreshSecret(false).catch((e) =>
+        this.log.error("secret refresh failed", { error: e })
+      );
+    }, 2_000);
     Deno.unrefTimer(this.#secretPoll as unknown as number);
     try {
       this.#server = Deno.serve({
@@ -549,7 +554,18 @@ export class Gateway implements GatewayContext {
         }
       }, cfg.handshakeTimeoutMs);
     };
-    ws.onmessage = (ev) => this.#onMessage(conn, ev.data);
+    ws.onmessage = (ev) => {
+      // Deno ends the process on an exception thrown in an event handler: a
+      // bug reached by one frame must cost at most that socket.
+      try {
+        this.#onMessage(conn, ev.data);
+      } catch (e) {
+        this.log.error("frame handler failed", { connId: conn.id, error: e });
+        try {
+          ws.close(1011, "internal error");
+        } catch { /* already closed */ }
+      }
+    };
     ws.onclose = () => this.#onClose(conn);
     ws.onerror = () => {};
     return upgraded.response;
@@ -570,7 +586,7 @@ export class Gateway implements GatewayContext {
     this.#conns.delete(conn);
     if (was === "preauth" || was === "checking") this.#releasePreauth(conn);
     if (was === "open") {
-      this.log.debug("client disconnected", { connId: conn.id, client: conn.params?.client.id });
+      this.log.debug("client disconnected", { connId: conn.id, client: conn.client?.id });
       if (listed) this.#schedulePresence();
     }
   }
@@ -592,6 +608,7 @@ export class Gateway implements GatewayContext {
       return;
     }
     if (conn.state === "checking") {
+      conn.early ??= [];
       if (conn.early.length >= MAX_EARLY_FRAMES) {
         conn.ws.close(CloseCode.POLICY, "too many frames before hello-ok");
       } else conn.early.push(text);
@@ -649,14 +666,14 @@ export class Gateway implements GatewayContext {
       conn.ws.send(`{"type":"res","id":${JSON.stringify(id)},"ok":true,"payload":${hello}}`);
       this.log.debug("client connected", {
         connId: conn.id,
-        client: conn.params!.client.id,
-        mode: conn.params!.client.mode,
+        client: conn.client!.id,
+        mode: conn.client!.mode,
         ip: conn.peer.ip,
         protocol: conn.protocol,
       });
       if (this.#listed(conn)) this.#schedulePresence();
-      const early = conn.early;
-      conn.early = [];
+      const early = conn.early ?? [];
+      conn.early = undefined;
       for (const t of early) this.#onMessage(conn, t);
     } catch (e) {
       const err = e instanceof GatewayError
@@ -780,7 +797,7 @@ export class Gateway implements GatewayContext {
     const scopes = role === "operator" && trustedPath ? [...new Set(p.scopes ?? [])] : [];
     conn.role = role;
     conn.scopes = new Set(scopes);
-    conn.params = p;
+    conn.client = p.client;
     conn.authGeneration = secret.generation;
     conn.caller = {
       connId: conn.id,
@@ -1069,7 +1086,7 @@ export class Gateway implements GatewayContext {
 
   /** Whether a connection appears in the presence list. */
   #listed(conn: Conn): boolean {
-    return conn.state === "open" && !ONE_SHOT_MODES.has(conn.params!.client.mode);
+    return conn.state === "open" && !ONE_SHOT_MODES.has(conn.client!.mode);
   }
 
   #schedulePresence(): void {
@@ -1177,7 +1194,7 @@ export class Gateway implements GatewayContext {
     const conns = [...this.#conns].filter((c) => this.#listed(c));
     for (let i = conns.length - 1; i >= 0 && out.length < MAX_PRESENCE; i--) {
       const c = conns[i]!;
-      const cl = c.params!.client;
+      const cl = c.client!;
       const entry: PresenceEntry = {
         ts: c.connectedAt,
         ip: c.peer.ip,
