@@ -196,3 +196,64 @@ export function gwRunArgs(...args: string[]): string[] {
   if (!m) throw new Error(`deno.json tasks.gw must read "deno run <flags> main.ts", got "${task}"`);
   return ["run", ...m[1]!.split(/\s+/), "main.ts", ...args];
 }
+
+/** Sockets of one test; `await using` closes every one of them, even when an assert fails. */
+export function sockets(): {
+  open(url: string, headers?: HeadersInit): RawClient;
+  connected(url: string, over?: Record<string, unknown>): Promise<RawClient>;
+  [Symbol.asyncDispose](): Promise<void>;
+} {
+  const all: RawClient[] = [];
+  const track = (c: RawClient) => (all.push(c), c);
+  return {
+    /** A raw socket, optionally with request headers (Origin, X-Forwarded-For...). */
+    open: (url, headers) =>
+      track(headers ? new RawClient(url, undefined, { headers }) : new RawClient(url)),
+    /** A socket past hello-ok (throws with the error otherwise). */
+    connected: async (url, over = {}) => track(await connected(url, over)),
+    async [Symbol.asyncDispose]() {
+      await Promise.all(all.map((c) => c.close()));
+    },
+  };
+}
+
+/** The sockets of one test, as {@link sockets} returns them. */
+export type Sockets = ReturnType<typeof sockets>;
+
+/** The close of `c`; fails instead of hanging when the server never closes it. */
+export async function closedWithin(
+  c: RawClient,
+  ms = 5000,
+): Promise<{ code: number; reason: string }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the gateway did not close the socket within ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([c.closed, late]);
+  } catch (e) {
+    await c.close();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Call `method` and return its payload, failing the test on an error answer. */
+export async function ok(c: RawClient, method: string, params?: unknown): Promise<AnyFrame> {
+  const res = await c.request(method, params);
+  if (res.ok !== true) throw new Error(`${method} failed: ${JSON.stringify(res.error)}`);
+  return res.payload;
+}
+
+/** Call `method` and return the error, failing the test when the call succeeds. */
+export async function err(c: RawClient, method: string, params?: unknown): Promise<AnyFrame> {
+  const res = await c.request(method, params);
+  if (res.ok !== false) {
+    throw new Error(`${method} unexpectedly succeeded: ${JSON.stringify(res.payload)}`);
+  }
+  return res.error;
+}

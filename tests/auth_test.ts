@@ -9,9 +9,10 @@ import assert from "node:assert/strict";
 import { originAllowed } from "../lib/server/net.ts";
 import {
   type AnyFrame,
-  connected,
   connectParams,
-  RawClient,
+  type RawClient,
+  type Sockets,
+  sockets,
   startTestGateway,
   TEST_TOKEN,
 } from "./_helpers.ts";
@@ -20,25 +21,6 @@ import { type Gateway, GatewayStartError, startGateway } from "../lib/server/gat
 import { methods } from "../methods/mod.ts";
 
 // ---- helpers -------------------------------------------------------------------------------
-
-/** Sockets of one test; `await using` closes every one of them, even when an assert fails. */
-function sockets() {
-  const all: RawClient[] = [];
-  const track = (c: RawClient) => (all.push(c), c);
-  return {
-    /** A raw socket, optionally with request headers (Origin, X-Forwarded-For...). */
-    open: (url: string, headers?: HeadersInit) =>
-      track(headers ? new RawClient(url, undefined, { headers }) : new RawClient(url)),
-    /** A socket past hello-ok (throws with the error otherwise). */
-    connected: async (url: string, over: Record<string, unknown> = {}) =>
-      track(await connected(url, over)),
-    async [Symbol.asyncDispose]() {
-      await Promise.all(all.map((c) => c.close()));
-    },
-  };
-}
-
-type Sockets = ReturnType<typeof sockets>;
 
 /** Connect on a fresh socket; returns the reply, and the close when the connect failed. */
 async function attempt(

@@ -6,7 +6,16 @@
 import assert from "node:assert/strict";
 import { methods } from "../methods/mod.ts";
 import { type Gateway, GatewayStartError, startGateway } from "../lib/server/gateway.ts";
-import { type AnyFrame, connected, RawClient, startTestGateway, TEST_TOKEN } from "./_helpers.ts";
+import {
+  type AnyFrame,
+  closedWithin,
+  connected,
+  err,
+  ok,
+  RawClient,
+  startTestGateway,
+  TEST_TOKEN,
+} from "./_helpers.ts";
 import { ManualClock } from "./_clock.ts";
 
 // ---- local helpers ---------------------------------------------------------------------------
@@ -17,37 +26,6 @@ const REDACTED = "__GW_REDACTED__";
 async function sha256(text: string): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** The socket's close, or a failure (and a client-side close) when the gateway has not closed it within `ms`. */
-async function closedWithin(c: RawClient, ms = 5000): Promise<{ code: number; reason: string }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the gateway did not close the socket within ${ms} ms`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([c.closed, timeout]);
-  } catch (e) {
-    await c.close();
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function ok(c: RawClient, method: string, params?: unknown): Promise<AnyFrame> {
-  const res = await c.request(method, params);
-  assert.equal(res.ok, true, `${method} failed: ${JSON.stringify(res.error)}`);
-  return res.payload;
-}
-
-async function err(c: RawClient, method: string, params?: unknown): Promise<AnyFrame> {
-  const res = await c.request(method, params);
-  assert.equal(res.ok, false, `${method} unexpectedly succeeded: ${JSON.stringify(res.payload)}`);
-  return res.error;
 }
 
 async function readOrNull(path: string): Promise<string | null> {

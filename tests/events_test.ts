@@ -4,37 +4,20 @@
  * frames, size limits, the unauthorized-call flood guard and slow consumers.
  */
 import assert from "node:assert/strict";
-import { type AnyFrame, connected, RawClient, startTestGateway, TEST_TOKEN } from "./_helpers.ts";
+import {
+  type AnyFrame,
+  closedWithin,
+  connected,
+  ok,
+  RawClient,
+  startTestGateway,
+  TEST_TOKEN,
+} from "./_helpers.ts";
 import { ManualClock } from "./_clock.ts";
 
 // ---- local helpers ---------------------------------------------------------------------------
 
 const READ = "operator.read";
-
-/** The socket's close, or a failure (and a client-side close) when the gateway has not closed it within `ms`. */
-async function closedWithin(c: RawClient, ms = 5000): Promise<{ code: number; reason: string }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the gateway did not close the socket within ${ms} ms`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([c.closed, timeout]);
-  } catch (e) {
-    await c.close();
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function ok(c: RawClient, method: string, params?: unknown): Promise<AnyFrame> {
-  const res = await c.request(method, params);
-  assert.equal(res.ok, true, `${method} failed: ${JSON.stringify(res.error)}`);
-  return res.payload;
-}
 
 /** A device-less client other than cli/backend: connects, keeps no scopes, is listed in presence. */
 function webchat(url: string, instanceId = "ui-1"): Promise<RawClient> {

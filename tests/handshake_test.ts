@@ -6,45 +6,16 @@
 import assert from "node:assert/strict";
 import {
   type AnyFrame,
-  connected,
+  closedWithin as closed,
   connectParams,
-  RawClient,
+  type RawClient,
+  sockets,
   startTestGateway,
   TEST_TOKEN,
 } from "./_helpers.ts";
 import { methods } from "../methods/mod.ts";
 
 // ---- helpers -------------------------------------------------------------------------------
-
-/** Sockets of one test; `await using` closes every one of them, even when an assert fails. */
-function sockets() {
-  const all: RawClient[] = [];
-  const track = (c: RawClient) => (all.push(c), c);
-  return {
-    /** A raw socket, optionally with request headers (Origin, X-Forwarded-For...). */
-    open: (url: string, headers?: HeadersInit) =>
-      track(headers ? new RawClient(url, undefined, { headers }) : new RawClient(url)),
-    /** A socket past hello-ok. */
-    connected: async (url: string, over: Record<string, unknown> = {}) =>
-      track(await connected(url, over)),
-    async [Symbol.asyncDispose]() {
-      await Promise.all(all.map((c) => c.close()));
-    },
-  };
-}
-
-/** The close of `c`; fails instead of hanging when the server never closes it. */
-async function closed(c: RawClient, ms = 3000): Promise<{ code: number; reason: string }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`socket still open after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([c.closed, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Send `params` as connect on a fresh socket and wait for the reply and the close. */
 async function refusedConnect(c: RawClient, params: unknown) {

@@ -9,6 +9,8 @@ import type { MethodDef, MethodScope } from "../lib/server/method.ts";
 import {
   type AnyFrame,
   connected,
+  err,
+  ok,
   RawClient,
   startTestGateway,
   type TestGateway,
@@ -26,20 +28,6 @@ const APPROVALS = "operator.approvals";
 const PAIRING = "operator.pairing";
 /** The server closes a socket after more than this many unauthorized calls. */
 const FLOOD_LIMIT = 10;
-
-/** Call `method` and return the payload, failing the test when the call fails. */
-async function ok(c: RawClient, method: string, params?: unknown): Promise<AnyFrame> {
-  const res = await c.request(method, params);
-  assert.equal(res.ok, true, `${method} failed: ${JSON.stringify(res.error)}`);
-  return res.payload;
-}
-
-/** Call `method` and return the error, failing the test when the call succeeds. */
-async function err(c: RawClient, method: string, params?: unknown): Promise<AnyFrame> {
-  const res = await c.request(method, params);
-  assert.equal(res.ok, false, `${method} unexpectedly succeeded: ${JSON.stringify(res.payload)}`);
-  return res.error;
-}
 
 /** Connect an operator on `protocol` with exactly `scopes` (cli/cli on loopback keeps them). */
 async function operator(
