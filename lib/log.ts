@@ -126,7 +126,10 @@ export class Logger {
     const data = clean(fields);
     if (this.#fd) {
       try {
-        const line = encoder.encode(JSON.stringify({ ts, level, msg, ...data }) + "\n");
+        // The field names OpenClaw's `logs` command reads: time, level, subsystem, message.
+        const line = encoder.encode(
+          JSON.stringify({ time: ts, level, subsystem: "gateway", message: msg, ...data }) + "\n",
+        );
         if (this.#size + line.length > this.#maxFileBytes) this.#rotate();
         this.#fd!.writeSync(line);
         this.#size += line.length;

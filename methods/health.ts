@@ -40,7 +40,18 @@ export const status = defineMethod({
       heartbeat: { enabled: ctx.heartbeats.enabled, defaultAgentId, agents },
       channelSummary: [],
       queuedSystemEvents: queued.map((e) => e.text),
-      sessions: { count: 0, defaults: { model: cfg.agents.defaults.model ?? null }, recent: [] },
+      sessions: {
+        paths: [ctx.store.path],
+        count: 0,
+        defaults: { model: cfg.agents.defaults.model ?? null },
+        recent: [],
+        byAgent: agents.map((a) => ({
+          agentId: a.agentId,
+          path: ctx.store.path,
+          count: 0,
+          recent: [],
+        })),
+      },
       connections: ctx.connectionCounts(),
       eventLoop: ctx.eventLoop(),
       processMemory: {

@@ -157,8 +157,11 @@ export async function runOpenclaw(
   };
 }
 
-/** A fresh isolated home with a client config that keeps openclaw offline and its log inside. */
-export async function makeOpenclawHome(): Promise<string> {
+/**
+ * A fresh isolated home with a client config that keeps openclaw offline and
+ * its log inside; `extra` is merged into that config (a `gateway` block, say).
+ */
+export async function makeOpenclawHome(extra: Record<string, unknown> = {}): Promise<string> {
   const home = await Deno.makeTempDir({ prefix: "gw-openclaw-home-" });
   await Deno.mkdir(`${home}/.openclaw`, { recursive: true });
   await Deno.mkdir(`${home}/tmp`, { recursive: true });
@@ -167,6 +170,7 @@ export async function makeOpenclawHome(): Promise<string> {
     JSON.stringify({
       update: { checkOnStart: false },
       logging: { file: `${home}/openclaw.log` },
+      ...extra,
     }),
   );
   return home;

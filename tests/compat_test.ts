@@ -61,10 +61,20 @@ async function compat(t: Deno.TestContext, oc: Openclaw): Promise<void> {
   await using gw = await startTestGateway({ version: VERSION });
   await using proxy = new RecordingProxy(gw.url);
   const home = await makeOpenclawHome();
+  // `openclaw status` finds its gateway only through a remote client config (WIRE.md §9).
+  const remoteHome = await makeOpenclawHome({
+    gateway: {
+      mode: "remote",
+      remote: { transport: "direct", url: proxy.url("status-json"), token: gw.token },
+    },
+  });
   try {
     const T = gw.token;
     const via = (label: string) => ["--url", proxy.url(label), "--token", T, "--json"];
-    const runs: Record<string, { args: string[]; env?: Record<string, string> }> = {
+    const runs: Record<
+      string,
+      { args: string[]; env?: Record<string, string>; home?: string }
+    > = {
       "gateway-health": { args: ["gateway", "health", ...via("gateway-health")] },
       "call-status": { args: ["gateway", "call", "status", ...via("call-status")] },
       "call-config-get": { args: ["gateway", "call", "config.get", ...via("call-config-get")] },
@@ -82,6 +92,20 @@ async function compat(t: Deno.TestContext, oc: Openclaw): Promise<void> {
         args: ["health", "--json"],
         env: { OPENCLAW_GATEWAY_URL: proxy.url("env-health"), OPENCLAW_GATEWAY_TOKEN: T },
       },
+      // Text output reads health.eventLoop.reasons and sessions.path.
+      "health-text": {
+        args: ["health"],
+        env: { OPENCLAW_GATEWAY_URL: proxy.url("health-text"), OPENCLAW_GATEWAY_TOKEN: T },
+      },
+      // Needs hello-ok.features.capabilities "published-model-catalog".
+      "models-list": {
+        args: ["models", "list", "--json"],
+        env: { OPENCLAW_GATEWAY_URL: proxy.url("models-list"), OPENCLAW_GATEWAY_TOKEN: T },
+      },
+      // Reads status.sessions.byAgent.
+      "status-json": { args: ["status", "--json"], home: remoteHome },
+      // A core method gw lacks, asked for with operator.read only.
+      "cron-list": { args: ["cron", "list", ...via("cron-list")] },
       // Straight to gw, so the close code and timing are gw's own.
       "wrong-token": {
         args: [
@@ -98,7 +122,7 @@ async function compat(t: Deno.TestContext, oc: Openclaw): Promise<void> {
     const labels = Object.keys(runs);
     const results = await pool(
       2,
-      labels.map((l) => () => runOpenclaw(oc, home, runs[l]!.args, runs[l]!.env)),
+      labels.map((l) => () => runOpenclaw(oc, runs[l]!.home ?? home, runs[l]!.args, runs[l]!.env)),
     );
     const r = Object.fromEntries(labels.map((l, i) => [l, results[i]!]));
     console.log(
@@ -194,7 +218,37 @@ async function compat(t: Deno.TestContext, oc: Openclaw): Promise<void> {
       assert.equal(lines[0].file, `${gw.stateDir}/logs/gw.log`);
       assert.ok(lines.slice(1).every((l) => l.type === "log"));
       assert.ok(lines.length - 1 <= 3);
+      // gw writes the field names the CLI parses: time, level, message.
+      assert.ok(lines.slice(1).every((l) => typeof l.message === "string" && l.message !== ""));
     });
+
+    await t.step("openclaw health (text) renders event loop and sessions", () => {
+      const x = r["health-text"]!;
+      exited(x, 0);
+      assert.doesNotMatch(x.stdout + x.stderr, /Cannot read properties|undefined/);
+    });
+
+    await t.step("openclaw models list --json (published-model-catalog)", () => {
+      const x = r["models-list"]!;
+      exited(x, 0);
+      assert.doesNotMatch(x.stderr, /does not support required capability/);
+    });
+
+    await t.step("openclaw status --json (sessions.byAgent)", () => {
+      const x = r["status-json"]!;
+      exited(x, 0);
+      assert.doesNotMatch(x.stderr, /Cannot read properties/);
+    });
+
+    await t.step(
+      "openclaw cron list: gw says it lacks cron.list, not that scopes are missing",
+      () => {
+        const x = r["cron-list"]!;
+        exited(x, 1);
+        assert.match(x.stdout + x.stderr, /unknown method: cron\.list/);
+        assert.doesNotMatch(x.stdout + x.stderr, /missing scope/);
+      },
+    );
 
     await t.step("an unknown method is the CLI's gateway_request_error, exit 1", () => {
       const x = r["call-unknown"]!;
@@ -216,5 +270,6 @@ async function compat(t: Deno.TestContext, oc: Openclaw): Promise<void> {
     });
   } finally {
     await Deno.remove(home, { recursive: true }).catch(() => {});
+    await Deno.remove(remoteHome, { recursive: true }).catch(() => {});
   }
 }

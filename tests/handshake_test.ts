@@ -274,6 +274,8 @@ Deno.test("hello-ok for protocol 4 has the v4 shape and advertises the method ta
   assert.equal(h.server.bootId, gw.gw.bootId);
 
   assert.deepEqual(h.features.methods, methods.map((m) => m.name));
+  // OpenClaw's CLI refuses `models list` without it.
+  assert.deepEqual(h.features.capabilities, ["published-model-catalog"]);
   assert.ok(Array.isArray(h.features.events));
   for (const e of ["connect.challenge", "tick", "presence", "health", "shutdown"]) {
     assert.ok(h.features.events.includes(e), `events should include ${e}`);

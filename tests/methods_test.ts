@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { methods } from "../methods/mod.ts";
+import { KNOWN_METHOD_SCOPES } from "../lib/protocol/known_methods.ts";
 import type { MethodDef, MethodScope } from "../lib/server/method.ts";
 import {
   type AnyFrame,
@@ -549,7 +550,7 @@ Deno.test("logs.tail: start entries, cursor paging of complete lines, reset, lim
     assert.equal(r.reset, false);
     assert.equal(r.cursor, (await Deno.stat(file)).size);
     assert.equal(r.size, r.cursor);
-    const msgs = r.lines.map((l: string) => JSON.parse(l).msg);
+    const msgs = r.lines.map((l: string) => JSON.parse(l).message);
     assert.ok(msgs.includes("gateway listening"), JSON.stringify(msgs));
     cursor = r.cursor;
   });
@@ -576,7 +577,7 @@ Deno.test("logs.tail: start entries, cursor paging of complete lines, reset, lim
     await ok(c, "config.set", { raw: "{}" }); // logs "config written"
     const r = await ok(c, "logs.tail", { cursor });
     assert.equal(r.lines.length, 1, JSON.stringify(r.lines));
-    assert.equal(JSON.parse(r.lines[0]).msg, "config written");
+    assert.equal(JSON.parse(r.lines[0]).message, "config written");
     assert.ok(r.cursor > cursor);
     cursor = r.cursor;
   });
@@ -699,5 +700,73 @@ Deno.test("agent.identity.get by agentId, by sessionKey, and unknown agents", as
     assert.equal(e.code, "INVALID_REQUEST");
     assert.equal(e.details?.code, "UNKNOWN_AGENT_ID", JSON.stringify(e));
   }
+  await c.close();
+});
+
+Deno.test("OpenClaw core methods gw lacks: checked at their own scope, then 'unknown method'", async (t) => {
+  await using gw = await startTestGateway();
+  await t.step("every implemented method has the scope the reference gives it", () => {
+    for (const m of methods) {
+      const ref = KNOWN_METHOD_SCOPES[m.name];
+      if (ref !== undefined) assert.equal(m.scope, ref, m.name);
+    }
+  });
+  const missing = Object.keys(KNOWN_METHOD_SCOPES).filter((n) =>
+    !methods.some((m) => m.name === n)
+  );
+  const readOnly = missing.find((n) => KNOWN_METHOD_SCOPES[n] === "read");
+  const adminOnly = missing.find((n) => KNOWN_METHOD_SCOPES[n] === "admin");
+  await t.step(`a read caller asking for ${readOnly} learns gw lacks it`, async () => {
+    assert.ok(readOnly, "no unimplemented read method left to test with");
+    const c = await connected(gw.url, { scopes: ["operator.read"] });
+    const e = await err(c, readOnly!);
+    assert.equal(e.code, "INVALID_REQUEST");
+    assert.equal(e.message, `unknown method: ${readOnly}`);
+    assert.deepEqual(e.details, { code: "METHOD_NOT_IMPLEMENTED", method: readOnly });
+    await c.close();
+  });
+  await t.step(`a read caller asking for ${adminOnly} still needs admin`, async () => {
+    assert.ok(adminOnly, "no unimplemented admin method left to test with");
+    const c = await connected(gw.url, { scopes: ["operator.read"] });
+    const e = await err(c, adminOnly!);
+    assert.equal(e.code, "FORBIDDEN");
+    assert.equal(e.details.missingScope, "operator.admin");
+    await c.close();
+  });
+  await t.step("a method outside the reference needs admin, and has no details", async () => {
+    const c = await connected(gw.url, { scopes: ["operator.read"] });
+    assert.equal((await err(c, "no.such.method")).code, "FORBIDDEN");
+    await c.close();
+    const a = await connected(gw.url, { scopes: ["operator.admin"] });
+    const e = await err(a, "no.such.method");
+    assert.equal(e.message, "unknown method: no.such.method");
+    assert.equal(e.details, undefined);
+    await a.close();
+  });
+});
+
+Deno.test("health and status carry the fields OpenClaw's CLI reads", async () => {
+  await using gw = await startTestGateway();
+  const c = await connected(gw.url, { scopes: ["operator.read"] });
+  const h = await ok(c, "health");
+  for (
+    const k of [
+      "degraded",
+      "degradedSinceMs",
+      "reasons",
+      "delayP99Ms",
+      "utilization",
+      "cpuCoreRatio",
+    ]
+  ) {
+    assert.ok(k in h.eventLoop, `health.eventLoop.${k}`);
+  }
+  assert.ok(Array.isArray(h.eventLoop.reasons));
+  assert.ok(Number.isInteger(h.durationMs));
+  assert.equal(h.sessions.path, `${gw.stateDir}/gw.kv`);
+  assert.equal(h.agents[0].sessions.path, `${gw.stateDir}/gw.kv`);
+  const s = await ok(c, "status");
+  assert.deepEqual(s.sessions.paths, [`${gw.stateDir}/gw.kv`]);
+  assert.deepEqual(s.sessions.byAgent.map((a: { agentId: string }) => a.agentId), ["main"]);
   await c.close();
 });

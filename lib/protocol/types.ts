@@ -227,7 +227,7 @@ export interface HelloOk {
   type: "hello-ok";
   protocol: number;
   server: { version: string; connId: string; host?: string; bootId?: string };
-  features: { methods: string[]; events: string[] };
+  features: { methods: string[]; events: string[]; capabilities?: string[] };
   snapshot: Snapshot;
   auth:
     & { role: Role; scopes: string[]; method?: "token" | "password" }
@@ -241,9 +241,17 @@ export interface HelloOk {
 /** Event-loop figures reported by `health` and `status`. */
 export interface EventLoopStats {
   degraded: boolean;
+  /** How long it has been degraded, or null. */
+  degradedSinceMs: number | null;
+  /** Why it is degraded: `event_loop_delay` (late timers), `cpu` (busy process). */
+  reasons: string[];
   delayP99Ms: number;
   delayMaxMs: number;
   intervalMs: number;
+  /** CPU time per wall time, capped at 1. */
+  utilization: number;
+  /** CPU time per wall time (above 1 when several threads work). */
+  cpuCoreRatio: number;
 }
 
 /** Heartbeat settings of one agent. */
@@ -251,6 +259,13 @@ export interface HeartbeatInfo {
   enabled: boolean;
   every: string;
   everyMs: number;
+}
+
+/** Where an agent's sessions are kept, how many, and the latest. */
+export interface SessionsSummary {
+  path: string;
+  count: number;
+  recent: { key: string; updatedAt: number; age: number }[];
 }
 
 /** Result of `health`. */
@@ -267,9 +282,9 @@ export interface HealthResult {
     agentId: string;
     isDefault: boolean;
     heartbeat: HeartbeatInfo;
-    sessions: { count: number; recent: { key: string; updatedAt: number; age: number }[] };
+    sessions: SessionsSummary;
   }[];
-  sessions: { count: number; recent: { key: string; updatedAt: number; age: number }[] };
+  sessions: SessionsSummary;
   eventLoop: EventLoopStats;
 }
 
@@ -285,7 +300,13 @@ export interface StatusResult {
   };
   channelSummary: unknown[];
   queuedSystemEvents: string[];
-  sessions: { count: number; defaults: { model: string | null }; recent: unknown[] };
+  sessions: {
+    paths: string[];
+    count: number;
+    defaults: { model: string | null };
+    recent: unknown[];
+    byAgent: ({ agentId: string } & SessionsSummary)[];
+  };
   connections: { total: number; operators: number; nodes: number; preauth: number };
   eventLoop: EventLoopStats;
   processMemory: { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number };

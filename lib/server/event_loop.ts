@@ -1,27 +1,52 @@
 /**
- * Event-loop delay, sampled by how late a 500 ms timer fires.
+ * Event-loop and CPU figures for `health` and `status`: timer lateness sampled
+ * every 500 ms, and the process's CPU time over the last minute.
  *
  * @module
  */
+import process from "node:process";
 import type { EventLoopStats } from "../protocol/types.ts";
 
 const INTERVAL_MS = 500;
 const WINDOW = 120;
+/** Timer lateness (p99) that counts as a degraded loop. */
+const DEGRADED_DELAY_MS = 200;
+/** CPU time per wall time that counts as a busy process. */
+const DEGRADED_CPU_RATIO = 0.9;
 
-/** Samples timer lateness over the last minute. */
+interface Sample {
+  delayMs: number;
+  cpuUs: number;
+  wallUs: number;
+}
+
+function cpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+/** Samples timer lateness and CPU time over the last minute. */
 export class EventLoopMonitor {
-  #samples: number[] = [];
+  #samples: Sample[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
-  #last = 0;
+  #lastWall = 0;
+  #lastCpu = 0;
+  #degradedSince: number | null = null;
 
   /** Start sampling. */
   start(): void {
-    this.#last = performance.now();
+    this.#lastWall = performance.now();
+    this.#lastCpu = cpuUs();
     this.#timer = setInterval(() => {
       const now = performance.now();
-      const delay = Math.max(0, now - this.#last - INTERVAL_MS);
-      this.#last = now;
-      this.#samples.push(delay);
+      const cpu = cpuUs();
+      this.#samples.push({
+        delayMs: Math.max(0, now - this.#lastWall - INTERVAL_MS),
+        cpuUs: cpu - this.#lastCpu,
+        wallUs: (now - this.#lastWall) * 1000,
+      });
+      this.#lastWall = now;
+      this.#lastCpu = cpu;
       if (this.#samples.length > WINDOW) this.#samples.shift();
     }, INTERVAL_MS);
     Deno.unrefTimer(this.#timer as unknown as number);
@@ -33,18 +58,38 @@ export class EventLoopMonitor {
     this.#timer = undefined;
   }
 
-  /** Delay figures over the window. */
+  /**
+   * Figures over the window. `utilization` is CPU time per wall time capped
+   * at 1: Deno has no event-loop utilization counter, and a loop that is
+   * busy is a process that burns CPU. `cpuCoreRatio` is the same uncapped
+   * (above 1 when several threads work).
+   */
   stats(): EventLoopStats {
-    const sorted = [...this.#samples].sort((a, b) => a - b);
-    const p99 = sorted.length
-      ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!
+    const s = this.#samples;
+    const delays = s.map((x) => x.delayMs).sort((a, b) => a - b);
+    const p99 = delays.length
+      ? delays[Math.min(delays.length - 1, Math.floor(delays.length * 0.99))]!
       : 0;
-    const max = sorted.length ? sorted[sorted.length - 1]! : 0;
+    const max = delays.length ? delays[delays.length - 1]! : 0;
+    const wall = s.reduce((a, x) => a + x.wallUs, 0);
+    const ratio = wall > 0 ? s.reduce((a, x) => a + x.cpuUs, 0) / wall : 0;
+    const reasons: string[] = [];
+    if (p99 >= DEGRADED_DELAY_MS) reasons.push("event_loop_delay");
+    if (ratio >= DEGRADED_CPU_RATIO) reasons.push("cpu");
+    const degraded = reasons.length > 0;
+    const now = performance.now();
+    if (!degraded) this.#degradedSince = null;
+    else this.#degradedSince ??= now;
+    const round = (n: number, d: number) => Math.round(n * d) / d;
     return {
-      degraded: p99 > 200,
-      delayP99Ms: Math.round(p99 * 10) / 10,
-      delayMaxMs: Math.round(max * 10) / 10,
+      degraded,
+      degradedSinceMs: this.#degradedSince === null ? null : Math.round(now - this.#degradedSince),
+      reasons,
       intervalMs: INTERVAL_MS,
+      delayP99Ms: round(p99, 10),
+      delayMaxMs: round(max, 10),
+      utilization: round(Math.min(1, ratio), 1000),
+      cpuCoreRatio: round(ratio, 1000),
     };
   }
 }

@@ -34,6 +34,7 @@ import { type CallerInfo, hasScope, type MethodDef, RawJson, requiredScope } fro
 import { isLoopbackBind, originAllowed, type PeerInfo, resolvePeer } from "./net.ts";
 import { HeartbeatRunner, heartbeatSettings } from "../heartbeat.ts";
 import { eventScope } from "./events.ts";
+import { KNOWN_METHOD_SCOPES } from "../protocol/known_methods.ts";
 
 // zod compiles object parsers with `new Function` on first use; the code costs
 // ~1.5 MB of RSS for no measurable gain at our request rates (docs/benchmarks.md).
@@ -776,8 +777,8 @@ export class Gateway implements GatewayContext {
       await new Promise((r) => setTimeout(r, AUTH_FAILURE_DELAY_MS));
       const code = secret.mode === "token" ? "AUTH_TOKEN_MISMATCH" : "AUTH_PASSWORD_MISMATCH";
       const hint = secret.mode === "token"
-        ? "use this gateway's token: cat <state>/token, or gateway.auth.token"
-        : "use this gateway's gateway.auth.password";
+        ? "the gateway's own token is in <state>/token, or gateway.auth.token in gw.json"
+        : "the gateway's password is gateway.auth.password in gw.json";
       throw invalidRequest(`unauthorized: gateway ${secret.mode} mismatch (${hint})`, {
         code,
         authReason: `${secret.mode}_mismatch`,
@@ -822,7 +823,12 @@ export class Gateway implements GatewayContext {
       server: v4
         ? { version: this.version, connId: conn.id, bootId: this.bootId }
         : { version: this.version, host: this.#host, connId: conn.id },
-      features: { methods: this.#methodNames, events: this.#eventNames() },
+      features: {
+        methods: this.#methodNames,
+        events: this.#eventNames(),
+        // models.list answers with the configured catalog; OpenClaw's CLI asks for this.
+        capabilities: ["published-model-catalog"],
+      },
       snapshot: {
         // Spliced in below from the cached JSON text; first in the snapshot so
         // that no client-supplied string (presence) comes before the slot.
@@ -916,7 +922,7 @@ export class Gateway implements GatewayContext {
       return;
     }
     const def = this.#methods.get(f.method);
-    const denied = this.#authorize(conn, def);
+    const denied = this.#authorize(conn, f.method, def);
     if (denied) {
       this.#send(conn, errorFrame(f.id, denied));
       if (++conn.unauthorized > MAX_UNAUTHORIZED_CALLS) {
@@ -929,11 +935,13 @@ export class Gateway implements GatewayContext {
       return;
     }
     if (!def) {
+      const known = f.method in KNOWN_METHOD_SCOPES;
       this.#send(
         conn,
         errorFrame(f.id, {
           code: ErrorCode.INVALID_REQUEST,
           message: `unknown method: ${f.method}`,
+          ...(known ? { details: { code: "METHOD_NOT_IMPLEMENTED", method: f.method } } : {}),
         }),
       );
       return;
@@ -1010,8 +1018,10 @@ export class Gateway implements GatewayContext {
   }
 
   /** Returns the error to answer, or null when the caller may call `def`. */
-  #authorize(conn: Conn, def: MethodDef | undefined): ErrorShape | null {
-    const scope = def?.scope ?? "admin";
+  #authorize(conn: Conn, method: string, def: MethodDef | undefined): ErrorShape | null {
+    // An OpenClaw core method gw lacks is checked at its own scope; anything
+    // else unknown needs admin (default deny).
+    const scope = def?.scope ?? (KNOWN_METHOD_SCOPES[method] ?? "admin");
     if (scope === "none") return null;
     if (scope === "node") {
       return conn.role === "node"
@@ -1107,7 +1117,7 @@ export class Gateway implements GatewayContext {
     const cfg = this.config.config;
     const hb = heartbeatSettings(cfg);
     const defaultId = this.#defaultAgentId();
-    const sessions = { count: 0, recent: [] };
+    const sessions = { path: this.store.path, count: 0, recent: [] };
     const health = {
       ok: true,
       ts: Date.now(),
@@ -1130,7 +1140,7 @@ export class Gateway implements GatewayContext {
       sessions,
       eventLoop: this.#loop.stats(),
     };
-    health.durationMs = Math.round((performance.now() - started) * 10) / 10;
+    health.durationMs = Math.round(performance.now() - started);
     this.#stateVersion.health++;
     this.#healthJson = new RawJson(JSON.stringify(health));
   }

@@ -50,10 +50,13 @@ export function sortableId(now = Date.now()): string {
  * ```
  */
 export class Store {
+  /** Path of the KV file. */
+  readonly path: string;
   readonly #kv: Deno.Kv;
 
-  private constructor(kv: Deno.Kv) {
+  private constructor(kv: Deno.Kv, path: string) {
     this.#kv = kv;
+    this.path = path;
   }
 
   /** Open (creating when needed) the KV file at `path` and check its layout version. */
@@ -71,7 +74,7 @@ export class Store {
         gwVersion,
       }).commit();
     }
-    return new Store(kv);
+    return new Store(kv, path);
   }
 
   /** Whether heartbeats were switched on or off at run time; null when never set. */
