@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { ClientInfo, Role } from "../protocol/types.ts";
+
 const encoder = new TextEncoder();
 
 /**
@@ -83,4 +85,22 @@ export class AuthRateLimiter {
   succeed(key: string): void {
     this.#entries.delete(key);
   }
+}
+
+/**
+ * The scopes a client that proved the shared secret, but no device identity,
+ * may keep. Only the narrow trusted paths keep what they ask for
+ * (GHSA-rqpp-rjj8-7wv8): the CLI (`cli`/`cli`) and the backend helper
+ * (`gateway-client`/`backend`), operators on direct loopback without a
+ * browser Origin. Every other device-less connection gets no scopes.
+ */
+export function sharedSecretScopes(
+  role: Role,
+  client: Pick<ClientInfo, "id" | "mode">,
+  directLocal: boolean,
+  requested: readonly string[] = [],
+): string[] {
+  const trustedPath = (client.id === "cli" && client.mode === "cli") ||
+    (client.id === "gateway-client" && client.mode === "backend");
+  return role === "operator" && directLocal && trustedPath ? [...new Set(requested)] : [];
 }

@@ -11,12 +11,10 @@ import type { GwConfig } from "../config/schema.ts";
 import { Store } from "../store/mod.ts";
 import { Logger } from "../log.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
-import { sha256Hex } from "../fs.ts";
 import { GatewayError, invalidRequest } from "../protocol/errors.ts";
 import { connectParamsSchema } from "../protocol/schemas.ts";
 import { formatIssue } from "../protocol/validate.ts";
 import {
-  type ClientInfo,
   CloseCode,
   ErrorCode,
   type ErrorShape,
@@ -27,21 +25,32 @@ import {
   PROTOCOL_VERSIONS,
   type Role,
 } from "../protocol/types.ts";
-import { AuthRateLimiter, constantTimeEqual } from "./auth.ts";
+import { AuthRateLimiter, constantTimeEqual, sharedSecretScopes } from "./auth.ts";
 import type { BroadcastOptions, ConnectionCounts, GatewayContext } from "./context.ts";
 import { EventLoopMonitor } from "./event_loop.ts";
-import { type CallerInfo, hasScope, type MethodDef, RawJson, requiredScope } from "./method.ts";
-import { isLoopbackBind, originAllowed, type PeerInfo, resolvePeer } from "./net.ts";
+import { hasScope, type MethodDef, RawJson, requiredScope } from "./method.ts";
+import { isLoopbackBind, originAllowed, resolvePeer } from "./net.ts";
 import { HeartbeatRunner, heartbeatSettings } from "../heartbeat.ts";
 import { eventScope } from "./events.ts";
+import { SharedSecret } from "./secret.ts";
+import {
+  byteLength,
+  closeReason,
+  Conn,
+  decoder,
+  encoder,
+  errorFrame,
+  frameProblem,
+  PREAUTH_MAX_BYTES,
+} from "./connection.ts";
+
+export { closeReason, PREAUTH_MAX_BYTES } from "./connection.ts";
 import { KNOWN_METHOD_SCOPES } from "../protocol/known_methods.ts";
 
 // zod compiles object parsers with `new Function` on first use; the code costs
 // ~1.5 MB of RSS for no measurable gain at our request rates (docs/benchmarks.md).
 z.config({ jitless: true });
 
-/** Frames before auth are capped at this size (bytes). */
-export const PREAUTH_MAX_BYTES = 64 * 1024;
 /** Unauthorized calls tolerated on one socket before it is closed. */
 export const MAX_UNAUTHORIZED_CALLS = 10;
 /** Frames queued while a connect is being checked. */
@@ -94,93 +103,6 @@ export class GatewayStartError extends Error {
   }
 }
 
-interface Secret {
-  mode: "token" | "password";
-  value: string | undefined;
-  /** Hash identifying this secret, compared on rotation. */
-  generation: string;
-  source: "flag" | "config" | "file" | "none";
-}
-
-type ConnState = "preauth" | "checking" | "open" | "closed";
-
-class Conn {
-  readonly id = crypto.randomUUID();
-  state: ConnState = "preauth";
-  protocol = PROTOCOL_VERSION;
-  role: Role = "operator";
-  scopes: ReadonlySet<string> = new Set();
-  /** The client block of the connect params (all that is kept of them). */
-  client: ClientInfo | undefined;
-  authGeneration = "";
-  seq = 0;
-  unauthorized = 0;
-  inflight = 0;
-  nonce = crypto.randomUUID();
-  challengeTs = 0;
-  handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-  early: string[] | undefined;
-  connectedAt = 0;
-  caller: CallerInfo | undefined;
-  slowCheck: ReturnType<typeof setTimeout> | undefined;
-  /** A close to perform once in-flight requests have answered. */
-  closeWhenIdle: { code: number; reason: string } | undefined;
-  constructor(
-    readonly ws: WebSocket,
-    readonly peer: PeerInfo,
-    readonly origin: string | null,
-    readonly host: string | null,
-  ) {}
-}
-
-const decoder = new TextDecoder();
-const encoder = new TextEncoder();
-
-function byteLength(text: string): number {
-  // Cheap bound first: UTF-8 takes at most 3 bytes per UTF-16 unit.
-  return text.length * 3 <= PREAUTH_MAX_BYTES ? text.length : encoder.encode(text).length;
-}
-
-const FRAME_KEYS = new Set(["type", "id", "method", "params", "traceparent", "expectedProfileId"]);
-
-/** Check a request frame's shape by hand (hot path); returns an error text or null. */
-function frameProblem(f: unknown): string | null {
-  if (typeof f !== "object" || f === null || Array.isArray(f)) return "expected a JSON object";
-  const o = f as Record<string, unknown>;
-  if (o.type !== "req") return `at /type: expected "req"`;
-  if (typeof o.id !== "string" || o.id.length === 0) return "at /id: expected a non-empty string";
-  if (o.id.length > 256) return "at /id: longer than 256 characters";
-  if (typeof o.method !== "string" || o.method.length === 0) {
-    return "at /method: expected a non-empty string";
-  }
-  if (o.method.length > 256) return "at /method: longer than 256 characters";
-  if (
-    o.traceparent !== undefined && (typeof o.traceparent !== "string" || o.traceparent.length > 128)
-  ) {
-    return "at /traceparent: expected a string of at most 128 characters";
-  }
-  for (const k in o) if (!FRAME_KEYS.has(k)) return `at root: unexpected property '${k}'`;
-  return null;
-}
-
-/** A close reason within WebSocket's 123-byte limit, cut on a character boundary. */
-export function closeReason(text: string): string {
-  if (encoder.encode(text).length <= 123) return text;
-  let out = "";
-  let bytes = 0;
-  for (const ch of text) {
-    const n = encoder.encode(ch).length;
-    if (bytes + n > 120) break;
-    out += ch;
-    bytes += n;
-  }
-  return out + "…".slice(0, bytes + 3 <= 123 ? 1 : 0);
-}
-
-function errorFrame(id: string, error: ErrorShape): string {
-  return JSON.stringify({ type: "res", id, ok: false, error });
-}
-
 /**
  * A running gateway.
  *
@@ -211,8 +133,7 @@ export class Gateway implements GatewayContext {
   #conns = new Set<Conn>();
   #preauthByIp = new Map<string, number>();
   #limiter: AuthRateLimiter;
-  #secret: Secret = { mode: "token", value: undefined, generation: "", source: "none" };
-  #secretStamp = "";
+  #secret: SharedSecret;
   #startedAt = performance.now();
   #stateVersion = { presence: 0, health: 0 };
   #healthJson = new RawJson("{}");
@@ -247,6 +168,10 @@ export class Gateway implements GatewayContext {
     this.#methods = new Map(opts.methods.map((m) => [m.name, m]));
     this.#methodNames = opts.methods.map((m) => m.name);
     this.#limiter = new AuthRateLimiter(config.config.gateway.authRateLimit);
+    const overrides: { token?: string; password?: string } = {};
+    if (opts.token) overrides.token = opts.token;
+    if (opts.password) overrides.password = opts.password;
+    this.#secret = new SharedSecret(opts.stateDir, config, overrides);
     this.heartbeats = new HeartbeatRunner(this.clock, {
       record: async (r) => {
         await this.store.setLastHeartbeat(r);
@@ -298,10 +223,10 @@ export class Gateway implements GatewayContext {
     const bind = this.#opts.bind ?? cfg.bind;
     const port = this.#opts.port ?? cfg.port;
     this.#listenedOn = { port: cfg.port, bind: cfg.bind };
-    this.generatedToken = await this.#ensureToken();
+    this.generatedToken = await this.#secret.ensureToken();
     await this.#refreshSecret(true);
     if (!isLoopbackBind(bind)) {
-      const s = this.#secret;
+      const s = this.#secret.current;
       if (!s.value || s.value.length < 16) {
         throw new GatewayStartError(
           `refusing to listen on ${bind}: a non-loopback address needs a ${s.mode} of at least 16 characters` +
@@ -339,7 +264,7 @@ export class Gateway implements GatewayContext {
     this.log.info("gateway listening", {
       url: this.url,
       stateDir: this.stateDir,
-      authMode: this.#secret.mode,
+      authMode: this.#secret.current.mode,
       version: this.version,
     });
   }
@@ -363,36 +288,6 @@ export class Gateway implements GatewayContext {
 
   // ---------------------------------------------------------------- secrets
 
-  get #tokenFile(): string {
-    return `${this.stateDir}/token`;
-  }
-
-  async #ensureToken(): Promise<string | undefined> {
-    const o = this.#opts;
-    const a = this.config.config.gateway.auth;
-    const mode = this.#mode();
-    if (mode !== "token" || o.token || a.token) return undefined;
-    try {
-      await Deno.stat(this.#tokenFile);
-      return undefined;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-    const bytes = crypto.getRandomValues(new Uint8Array(32));
-    const token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-      .replace(/=+$/, "");
-    await Deno.writeTextFile(this.#tokenFile, token + "\n", { mode: 0o600, createNew: true });
-    return token;
-  }
-
-  #mode(): "token" | "password" {
-    const o = this.#opts;
-    if (o.token) return "token";
-    if (o.password) return "password";
-    const a = this.config.config.gateway.auth;
-    return a.mode ?? (a.password && !a.token ? "password" : "token");
-  }
-
   /**
    * Re-read the secret when its sources changed (config file, token file),
    * and close sockets that authenticated with an older one (4001). A secret
@@ -400,10 +295,9 @@ export class Gateway implements GatewayContext {
    * file checks then (`onConnect`).
    */
   async #refreshSecret(force: boolean, onConnect = false): Promise<void> {
-    if (onConnect && this.#secret.source === "flag") return;
-    const stamp = await this.#sourceStamp();
-    if (!force && stamp === this.#secretStamp) return;
-    this.#secretStamp = stamp;
+    if (onConnect && this.#secret.current.source === "flag") return;
+    const changed = await this.#secret.sourcesChanged();
+    if (!force && !changed) return;
     if (!force) {
       try {
         if (await this.config.reload()) await this.applyConfig();
@@ -413,51 +307,17 @@ export class Gateway implements GatewayContext {
         });
       }
     }
-    const o = this.#opts;
-    const a = this.config.config.gateway.auth;
-    const mode = this.#mode();
-    let value: string | undefined;
-    let source: Secret["source"] = "none";
-    if (mode === "token") {
-      if (o.token) [value, source] = [o.token, "flag"];
-      else if (a.token) [value, source] = [a.token, "config"];
-      else {
-        try {
-          value = (await Deno.readTextFile(this.#tokenFile)).trim() || undefined;
-          source = value ? "file" : "none";
-        } catch { /* no token file */ }
-      }
-    } else {
-      if (o.password) [value, source] = [o.password, "flag"];
-      else if (a.password) [value, source] = [a.password, "config"];
-    }
-    const generation = await sha256Hex(`${mode}\0${value ?? ""}`);
-    const rotated = this.#secret.generation !== "" && generation !== this.#secret.generation;
-    this.#secret = { mode, value, generation, source };
-    if (rotated) {
-      this.log.warn("gateway secret changed; closing sockets that used the old one");
-      for (const c of this.#conns) {
-        if (c.state === "open" && c.authGeneration !== generation) {
-          // A caller that changed the secret (config.patch) gets its answer first.
-          const close = { code: CloseCode.AUTH_CHANGED, reason: "gateway auth changed" };
-          if (c.inflight > 0) c.closeWhenIdle = close;
-          else c.ws.close(close.code, close.reason);
-        }
+    if (!(await this.#secret.resolve())) return;
+    this.log.warn("gateway secret changed; closing sockets that used the old one");
+    const generation = this.#secret.current.generation;
+    for (const c of this.#conns) {
+      if (c.state === "open" && c.authGeneration !== generation) {
+        // A caller that changed the secret (config.patch) gets its answer first.
+        const close = { code: CloseCode.AUTH_CHANGED, reason: "gateway auth changed" };
+        if (c.inflight > 0) c.closeWhenIdle = close;
+        else c.ws.close(close.code, close.reason);
       }
     }
-  }
-
-  async #sourceStamp(): Promise<string> {
-    const st = async (p: string) => {
-      try {
-        const s = await Deno.stat(p);
-        return `${s.mtime?.getTime()}:${s.size}:${s.ino ?? ""}`;
-      } catch {
-        return "-";
-      }
-    };
-    const [config, token] = await Promise.all([st(this.config.path), st(this.#tokenFile)]);
-    return `${config}|${token}`;
   }
 
   // ---------------------------------------------------------------- HTTP
@@ -740,7 +600,7 @@ export class Gateway implements GatewayContext {
         );
       }
     }
-    const secret = this.#secret;
+    const secret = this.#secret.current;
     const given = secret.mode === "token" ? p.auth?.token : p.auth?.password;
     if (!given) {
       if (!p.auth?.token && !p.auth?.password && !p.auth?.deviceToken && !p.auth?.bootstrapToken) {
@@ -789,13 +649,13 @@ export class Gateway implements GatewayContext {
     if (limited) this.#limiter.succeed(conn.peer.ip);
 
     const role: Role = p.role ?? "operator";
-    // Device-less shared-secret clients keep the scopes they ask for only on
-    // the narrow trusted paths (GHSA-rqpp-rjj8-7wv8): the CLI and the backend
-    // helper, on direct loopback. Everything else gets no scopes.
     const c = p.client;
-    const trustedPath = conn.peer.directLoopback && conn.origin === null &&
-      ((c.id === "cli" && c.mode === "cli") || (c.id === "gateway-client" && c.mode === "backend"));
-    const scopes = role === "operator" && trustedPath ? [...new Set(p.scopes ?? [])] : [];
+    const scopes = sharedSecretScopes(
+      role,
+      c,
+      conn.peer.directLoopback && conn.origin === null,
+      p.scopes,
+    );
     conn.role = role;
     conn.scopes = new Set(scopes);
     conn.client = p.client;
