@@ -8,6 +8,7 @@
  */
 
 import { CloseCode, DEFAULT_OPERATOR_SCOPES } from "../protocol/types.ts";
+import { VERSION } from "../version.ts";
 import type {
   ClientInfo,
   ConnectChallenge,
@@ -23,9 +24,6 @@ import type {
   ResultOf,
   Role,
 } from "../protocol/types.ts";
-
-/** Keep in step with `version` in deno.json. */
-const _VERSION = "0.1.0";
 
 /** Backoff settings for automatic reconnects; every field has a default. */
 export interface ReconnectOptions {
@@ -272,7 +270,7 @@ export class GatewayClient {
       client: {
         id: "cli",
         mode: "cli",
-        version: `gw-${_VERSION}`,
+        version: `gw-${VERSION}`,
         platform: _platform(),
         ...client,
       },
