@@ -12,6 +12,11 @@
  * 4. handshakes/s: sequential, and 20 concurrent workers.
  * 5. a second opinion from /work/shared/tools/gwbench.mjs (Node), when Node is there.
  *
+ * The ceiling, in the same run: tests/_bare_responder.ts, a bare Deno WebSocket
+ * responder (same V8 flags as gw, answers the size of gw's `health` payload),
+ * gets the same idle RSS, idle-connection, 1 × 64 and sequential-handshake
+ * measurements, each right after gw's, so both see the same machine speed.
+ *
  * Load comes from tests/_bench_client.ts in its own process. Prints one JSON
  * object on stdout (progress on stderr) and rewrites docs/benchmarks.md
  * unless --no-write or --quick (a smoke run never replaces the real figures).
@@ -32,6 +37,7 @@ const WRITE = !QUICK && flags["no-write"] !== true;
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const CLIENT = `${ROOT}/tests/_bench_client.ts`;
+const BARE = `${ROOT}/tests/_bare_responder.ts`;
 const DOC = `${ROOT}/docs/benchmarks.md`;
 const GWBENCH_SRC = Deno.env.get("GWBENCH_DIR") ?? "/work/shared/tools";
 const GWBENCH_DIR = `${ROOT}/.bench/tools`;
@@ -188,6 +194,15 @@ async function waitQuiet(maxMs: number): Promise<{ busyPct: number | null; waite
   return { busyPct: busy, waitedMs: Math.round(now() - t0) };
 }
 
+/** VmRSS 3 s after spawn, once the server printed its "listening on" line; no connection yet. */
+async function idleRss(s: Gw): Promise<{ kB: number | null; MB: number | null; afterSeconds: 3 }> {
+  const listenAt = await Promise.race([s.listening, sleep(20_000).then(() => null)]);
+  if (listenAt === null) throw new Error(`${s.kind} did not start: ${s.stderrTail()}`);
+  await sleep(Math.max(0, s.spawnedAt + 3000 - now()));
+  const kB = rssKB(s.pid);
+  return { kB, MB: kB === null ? null : Math.round(kB / 102.4) / 10, afterSeconds: 3 };
+}
+
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
@@ -198,6 +213,7 @@ function freePort(): number {
 // ------------------------------------------------------------------ gateway
 
 interface Gw {
+  kind: "gw" | "bare";
   child: Deno.ChildProcess;
   pid: number;
   port: number;
@@ -213,16 +229,38 @@ async function startGw(): Promise<Gw> {
   const stateDir = await Deno.makeTempDir({ prefix: "gw-bench-" });
   tempDirs.add(stateDir);
   const port = freePort();
+  return spawnServer(
+    "gw",
+    gwRunArgs("start", "--port", String(port), "--state-dir", stateDir, "--token", TOKEN),
+    port,
+  );
+}
+
+/** gw's V8 flags, as `gwRunArgs` reads them: the `--v8-flags=…` part of deno.json's gw task. */
+function gwV8Flags(): string[] {
+  const task = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`)).tasks.gw as string;
+  return task.split(/\s+/).filter((a) => a.startsWith("--v8-flags="));
+}
+
+/** Start the bare Deno responder: the ceiling, with gw's V8 flags and `health` payload size. */
+function startBare(payloadBytes: number): Gw {
+  const port = freePort();
+  return spawnServer("bare", [
+    "run",
+    ...gwV8Flags(),
+    "--allow-net=127.0.0.1",
+    BARE,
+    "--port",
+    String(port),
+    "--payload-bytes",
+    String(payloadBytes),
+  ], port);
+}
+
+/** Spawn a server that prints "listening on" on stdout once it accepts connections. */
+function spawnServer(kind: Gw["kind"], args: string[], port: number): Gw {
   const cmd = new Deno.Command(Deno.execPath(), {
-    args: gwRunArgs(
-      "start",
-      "--port",
-      String(port),
-      "--state-dir",
-      stateDir,
-      "--token",
-      TOKEN,
-    ),
+    args,
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -258,6 +296,7 @@ async function startGw(): Promise<Gw> {
     listening.resolve(null);
   })();
   return {
+    kind,
     child,
     pid: child.pid,
     port,
@@ -315,8 +354,54 @@ function tryHandshake(url: string, timeoutMs: number): Promise<boolean> {
   });
 }
 
-/** Spawn gw and poll-connect every ~2 ms; ms from spawn to the first hello-ok. */
-async function measureStart(): Promise<{ ms: number; listenMs: number | null; attempts: number }> {
+/** The frame a server sends for one `health` request, id "2", after the handshake; null if none. */
+function healthFrame(url: string, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    let done = false;
+    let ws: WebSocket;
+    const finish = (frame: string | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try {
+        ws.close();
+      } catch { /* closing */ }
+      resolve(frame);
+    };
+    const timer = setTimeout(() => finish(null), timeoutMs);
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      finish(null);
+      return;
+    }
+    ws.onmessage = (ev) => {
+      const d = String(ev.data);
+      if (d.startsWith('{"type":"res","id":"2"')) finish(d);
+      else if (d.startsWith('{"type":"res","id":"1","ok":true')) {
+        ws.send('{"type":"req","id":"2","method":"health"}');
+      } else if (d.startsWith('{"type":"res"')) finish(null);
+      else if (d.includes('"connect.challenge"')) ws.send(CONNECT);
+    };
+    ws.onerror = () => finish(null);
+    ws.onclose = () => finish(null);
+  });
+}
+
+/** Bytes of the payload in a `{"type":"res","id":"2","ok":true,"payload":…}` frame. */
+function payloadBytes(frame: string | null): number | null {
+  const head = '{"type":"res","id":"2","ok":true,"payload":';
+  if (!frame?.startsWith(head) || !frame.endsWith("}")) return null;
+  return enc.encode(frame.slice(head.length, -1)).length;
+}
+
+/**
+ * Spawn gw and poll-connect every ~2 ms; ms from spawn to the first hello-ok.
+ * With `probe`, then also fetch one `health` answer (for the bare responder's size).
+ */
+async function measureStart(
+  probe = false,
+): Promise<{ ms: number; listenMs: number | null; attempts: number; health?: string | null }> {
   const gw = await startGw();
   let exited = false;
   gw.child.status.then(() => (exited = true));
@@ -328,7 +413,9 @@ async function measureStart(): Promise<{ ms: number; listenMs: number | null; at
       if (await tryHandshake(gw.url, 2000)) {
         const ms = now() - gw.spawnedAt;
         const listenAt = await Promise.race([gw.listening, sleep(500).then(() => null)]);
-        return { ms, listenMs: listenAt === null ? null : listenAt - gw.spawnedAt, attempts };
+        const listenMs = listenAt === null ? null : listenAt - gw.spawnedAt;
+        if (!probe) return { ms, listenMs, attempts };
+        return { ms, listenMs, attempts, health: await healthFrame(gw.url, 5000) };
       }
       await sleep(2);
     }
@@ -532,8 +619,13 @@ async function main(): Promise<Record<string, unknown>> {
   const t0 = now();
 
   // 1. start to first hello-ok
-  log("warm-up start (module cache)");
-  await measureStart();
+  log("warm-up start (module cache), and one `health` answer for its size");
+  const warm = await measureStart(true);
+  const healthBytes = payloadBytes(warm.health ?? null);
+  if (healthBytes === null) {
+    throw new Error(`no usable health answer from gw: ${warm.health?.slice(0, 200)}`);
+  }
+  log(`gw's health payload: ${healthBytes} bytes`);
   const runs: { ms: number; listenMs: number | null; attempts: number }[] = [];
   for (let i = 0; i < P.startRuns; i++) {
     const r = await measureStart();
@@ -550,22 +642,19 @@ async function main(): Promise<Record<string, unknown>> {
     pollEveryMs: 2,
   };
 
-  // 2-4 on one long-lived instance
+  // 2-4 on one long-lived instance, each figure followed by the bare responder's
   const gw = await startGw();
+  let bare: Gw | null = null;
   try {
-    const listenAt = await Promise.race([gw.listening, sleep(20_000).then(() => null)]);
-    if (listenAt === null) throw new Error(`gw did not start: ${gw.stderrTail()}`);
-    await sleep(Math.max(0, gw.spawnedAt + 3000 - now()));
-    const idleKB = rssKB(gw.pid);
-    log(`idle RSS 3 s after start: ${idleKB} kB`);
-    out.idleRss = {
-      kB: idleKB,
-      MB: idleKB === null ? null : Math.round(idleKB / 102.4) / 10,
-      afterSeconds: 3,
-    };
+    out.idleRss = await idleRss(gw);
+    log(`gw idle RSS 3 s after start: ${out.idleRss.kB} kB`);
+    bare = startBare(healthBytes);
+    const bareOut: Record<string, Any> = { payloadBytes: healthBytes, v8Flags: gwV8Flags() };
+    out.bare = bareOut;
+    bareOut.idleRss = await idleRss(bare);
+    log(`bare idle RSS 3 s after start: ${bareOut.idleRss.kB} kB`);
 
-    log(`${P.idleConns} idle connections`);
-    const idle = await runClient(gw, [
+    const idleArgs = (s: Gw) => [
       "--mode",
       "idle",
       "--conns",
@@ -573,29 +662,42 @@ async function main(): Promise<Record<string, unknown>> {
       "--settle",
       String(P.settle),
       "--pid",
-      String(gw.pid),
-    ], 120_000);
-    out.idleConnections = idle.result;
+      String(s.pid),
+    ];
+    log(`${P.idleConns} idle connections: gw`);
+    out.idleConnections = (await runClient(gw, idleArgs(gw), 120_000)).result;
+    await sleep(500);
+    log(`${P.idleConns} idle connections: bare`);
+    bareOut.idleConnections = (await runClient(bare, idleArgs(bare), 120_000)).result;
     await sleep(500);
 
-    const phases: [string, string[], number][] = [
-      ["health1x64", ["--mode", "rpc", "--conns", "1", "--inflight", "64"], P.rpcSeconds],
-      ["health50x8", ["--mode", "rpc", "--conns", "50", "--inflight", "8"], P.rpcSeconds],
-      ["handshakeSeq", ["--mode", "handshake", "--conns", "1"], P.hsSeconds],
-      ["handshake20", ["--mode", "handshake", "--conns", "20"], P.hsSeconds],
+    // [name, client args, seconds, also on the bare responder right after gw]
+    const phases: [string, string[], number, boolean][] = [
+      ["health1x64", ["--mode", "rpc", "--conns", "1", "--inflight", "64"], P.rpcSeconds, true],
+      ["health50x8", ["--mode", "rpc", "--conns", "50", "--inflight", "8"], P.rpcSeconds, false],
+      ["handshakeSeq", ["--mode", "handshake", "--conns", "1"], P.hsSeconds, true],
+      ["handshake20", ["--mode", "handshake", "--conns", "20"], P.hsSeconds, false],
     ];
-    for (const [name, args, seconds] of phases) {
-      await waitQuiet(QUICK ? 1_000 : 5_000);
-      log(`${name} (${seconds} s + ${P.warmup} s warm-up)`);
-      const r = await runClient(
-        gw,
-        [...args, "--seconds", String(seconds), "--warmup", String(P.warmup)],
-        (seconds + P.warmup + 60) * 1000,
-      );
-      out[name] = { ...r.result, gwCpuPct: r.gwCpuPct, otherCpuPct: r.otherCpuPct ?? null };
-      await sleep(300);
+    for (const [name, args, seconds, alsoBare] of phases) {
+      for (const s of alsoBare ? [gw, bare] : [gw]) {
+        await waitQuiet(QUICK ? 1_000 : 5_000);
+        log(`${name} on ${s.kind} (${seconds} s + ${P.warmup} s warm-up)`);
+        const r = await runClient(
+          s,
+          [...args, "--seconds", String(seconds), "--warmup", String(P.warmup)],
+          (seconds + P.warmup + 60) * 1000,
+        );
+        const other = { otherCpuPct: r.otherCpuPct ?? null };
+        if (s === gw) out[name] = { ...r.result, gwCpuPct: r.gwCpuPct, ...other };
+        else bareOut[name] = { ...r.result, serverCpuPct: r.gwCpuPct, ...other };
+        await sleep(300);
+      }
     }
     out.rssAfterLoadKB = rssKB(gw.pid);
+    // The bare answer's size, checked once its measurements are done.
+    bareOut.healthFrameBytes = enc.encode(await healthFrame(bare.url, 5000) ?? "").length;
+    out.healthFrameBytes = enc.encode(warm.health ?? "").length;
+    await stopChild(bare.child);
 
     // 5. second opinion
     const why = await prepareGwbench();
@@ -666,6 +768,7 @@ async function main(): Promise<Record<string, unknown>> {
       out.gwbench = gb;
     }
   } finally {
+    if (bare) await stopChild(bare.child);
     await stopChild(gw.child);
   }
 
@@ -752,20 +855,37 @@ function renderDoc(o: Any): string {
     `Other work on the machine just before the run: ${m.busyPctBeforeStart ?? "n/a"} % of all CPUs`,
     `busy; load average ${la(m.loadavgAtStart)} at start, ${la(m.loadavgAtEnd)} at end.`,
   ].join("\n");
-  const cpuNote = (r: Any) =>
-    r && typeof r.gwCpuPct === "number"
-      ? ` (CPU: gw ${r.gwCpuPct} %, client ${r.clientCpuPct} %${
+  const b = o.bare ?? {};
+  const bIdle = b.idleConnections ?? {};
+  const bRssMB = b.idleRss?.MB;
+  const num = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+  /** gw / bare for a rate: "91 %". */
+  const pct = (g: unknown, x: unknown) =>
+    num(g) && num(x) && x > 0 ? `${Math.round(g / x * 100)} %` : "n/a";
+  /** gw − bare for memory: "+24.3 MB". */
+  const diff = (g: unknown, x: unknown, unit: string) => {
+    if (!num(g) || !num(x)) return "n/a";
+    const d = Math.round((g - x) * 10) / 10;
+    return `${d >= 0 ? "+" : "−"}${Math.abs(d)} ${unit}`;
+  };
+  const cpuNote = (r: Any, who = "gw") => {
+    const c = who === "gw" ? r?.gwCpuPct : r?.serverCpuPct;
+    return typeof c === "number"
+      ? ` (CPU: ${who} ${c} %, client ${r.clientCpuPct} %${
         typeof r.otherCpuPct === "number" && r.otherCpuPct >= 10
           ? `, other work ${r.otherCpuPct} %`
           : ""
       })`
       : "";
+  };
   const rows = [
     [
       "spawn → first hello-ok, warm cache, fresh state dir (median of " + st.runsMs.length + ")",
       `≤ ${TARGETS.startMs} ms`,
       `**${st.medianMs} ms** [${st.minMs}–${st.maxMs}]`,
       mark(st.medianMs <= TARGETS.startMs),
+      "–",
+      "–",
       OPENCLAW.start,
     ],
     [
@@ -773,6 +893,8 @@ function renderDoc(o: Any): string {
       `≤ ${TARGETS.idleRssMB} MB`,
       `**${rssMB ?? "n/a"} MB**`,
       mark(typeof rssMB === "number" ? rssMB <= TARGETS.idleRssMB : null),
+      `${bRssMB ?? "n/a"} MB`,
+      diff(rssMB, bRssMB, "MB"),
       OPENCLAW.idleRss,
     ],
     [
@@ -784,6 +906,10 @@ function renderDoc(o: Any): string {
         fmtInt(idle.rssAfterSettleKB)
       } kB)`,
       mark(typeof idle.perConnKB === "number" ? idle.perConnKB <= TARGETS.perConnKB : null),
+      `${bIdle.perConnKB ?? "n/a"} KB (${fmtInt(bIdle.rssBeforeKB)} → ${
+        fmtInt(bIdle.rssAfterSettleKB)
+      } kB)`,
+      diff(idle.perConnKB, bIdle.perConnKB, "KB"),
       OPENCLAW.perConn,
     ],
     [
@@ -796,6 +922,8 @@ function renderDoc(o: Any): string {
             (h1.latencyMs?.p99 ?? Infinity) <= TARGETS.rpc1x64P99Ms
           : null,
       ),
+      `${rpcCell(b.health1x64)}${cpuNote(b.health1x64, "bare")}`,
+      pct(h1.reqPerSec, b.health1x64?.reqPerSec),
       OPENCLAW.rpc1x64,
     ],
     [
@@ -803,6 +931,8 @@ function renderDoc(o: Any): string {
       "–",
       `**${rpcCell(o.health50x8)}**${cpuNote(o.health50x8)}`,
       "",
+      "–",
+      "–",
       OPENCLAW.rpc50x8,
     ],
     [
@@ -810,6 +940,8 @@ function renderDoc(o: Any): string {
       `≥ ${TARGETS.hsSeq} /s`,
       `**${hsCell(hs)}**${cpuNote(hs)}`,
       mark(typeof hs.handshakesPerSec === "number" ? hs.handshakesPerSec >= TARGETS.hsSeq : null),
+      `${hsCell(b.handshakeSeq)}${cpuNote(b.handshakeSeq, "bare")}`,
+      pct(hs.handshakesPerSec, b.handshakeSeq?.handshakesPerSec),
       OPENCLAW.hsSeq,
     ],
     [
@@ -817,6 +949,8 @@ function renderDoc(o: Any): string {
       "–",
       `**${hsCell(o.handshake20)}**${cpuNote(o.handshake20)}`,
       "",
+      "–",
+      "–",
       OPENCLAW.hs20,
     ],
   ];
@@ -895,7 +1029,25 @@ reference tool \`gwbench.mjs\` as a second opinion.
 
 Machine: ${machineLine}
 
-${table(["measurement", "target", `gw (${date})`, "", "OpenClaw 2026.9.6"], rows)}
+${
+    table([
+      "measurement",
+      "target",
+      `gw (${date})`,
+      "",
+      "bare Deno responder (same run)",
+      "gw / bare",
+      "OpenClaw 2026.9.6",
+    ], rows)
+  }
+
+The bare Deno responder (\`tests/_bare_responder.ts\`: \`Deno.serve\` + \`Deno.upgradeWebSocket\`
+with gw's V8 flags, a challenge, a fixed hello-ok and a pre-serialised ${
+    b.payloadBytes ?? "n/a"
+  }-byte answer the size of
+gw's \`health\` payload, no auth, no validation, each figure taken right after gw's) is the ceiling
+on this machine at this moment; absolute figures drift between runs as the VM's speed changes,
+so the gw / bare ratio is the stable figure.
 
 Start-up detail: runs ${st.runsMs.map((x: number) => `${x} ms`).join(", ")}; gw printed its
 "listening on" line at a median of ${

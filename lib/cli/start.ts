@@ -70,12 +70,21 @@ export async function runStart(o: StartOptions): Promise<number> {
   );
   if (gw.generatedToken) {
     const file = tildify(`${stateDir}/token`);
-    console.log(
-      `${yellow("First start:")} generated an access token, stored in ${file} (mode 0600).\n` +
-        `  token: ${gw.generatedToken}\n` +
-        `  It is shown only now. Read it again with: cat ${file}\n` +
-        `  gw call reads it from there by itself: try  gw call health`,
-    );
+    if (Deno.stdout.isTerminal()) {
+      console.log(
+        `${yellow("First start:")} generated an access token, stored in ${file} (mode 0600).\n` +
+          `  token: ${gw.generatedToken}\n` +
+          `  It is shown only now. Read it again with: cat ${file}\n` +
+          `  gw call reads it from there by itself: try  gw call health`,
+      );
+    } else {
+      // Not a terminal: this output may be kept (the systemd journal, a log
+      // file), and a secret must not end up in a log.
+      console.log(
+        `First start: generated an access token into ${file} (mode 0600). It is not printed ` +
+          `because this output is not a terminal; read it with: cat ${file}`,
+      );
+    }
   }
   await gw.finished;
   return 0;
