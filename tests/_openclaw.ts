@@ -97,6 +97,34 @@ export interface CliResult {
 }
 
 /**
+ * The environment openclaw runs in: everything inside `home` (HOME,
+ * OPENCLAW_HOME, OPENCLAW_STATE_DIR, OPENCLAW_CONFIG_PATH, TMPDIR), the
+ * outbound guards of WIRE.md §1, and Node's compile cache kept in the install
+ * dir (warm, as gw's module cache is). `extra` is merged last.
+ */
+export function openclawEnv(
+  oc: Openclaw,
+  home: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: home,
+    OPENCLAW_HOME: home,
+    OPENCLAW_STATE_DIR: `${home}/.openclaw`,
+    OPENCLAW_CONFIG_PATH: `${home}/.openclaw/openclaw.json`,
+    OPENCLAW_SKIP_CHANNELS: "1",
+    OPENCLAW_DISABLE_BONJOUR: "1",
+    OPENCLAW_NO_AUTO_UPDATE: "1",
+    DO_NOT_TRACK: "1",
+    NO_COLOR: "1",
+    TMPDIR: `${home}/tmp`,
+    NODE_COMPILE_CACHE: `${oc.dir}/compile-cache`,
+    ...extra,
+  };
+}
+
+/**
  * Runs `openclaw <args>` in an isolated home (`home`: HOME, OPENCLAW_HOME,
  * OPENCLAW_STATE_DIR and OPENCLAW_CONFIG_PATH all point into it) with a clean
  * environment, the outbound guards of WIRE.md §1, and Node's compile cache
@@ -113,21 +141,7 @@ export async function runOpenclaw(
   const cmd = new Deno.Command(oc.node, {
     args: [oc.entry, ...args],
     clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: home,
-      OPENCLAW_HOME: home,
-      OPENCLAW_STATE_DIR: `${home}/.openclaw`,
-      OPENCLAW_CONFIG_PATH: `${home}/.openclaw/openclaw.json`,
-      OPENCLAW_SKIP_CHANNELS: "1",
-      OPENCLAW_DISABLE_BONJOUR: "1",
-      OPENCLAW_NO_AUTO_UPDATE: "1",
-      DO_NOT_TRACK: "1",
-      NO_COLOR: "1",
-      TMPDIR: `${home}/tmp`,
-      NODE_COMPILE_CACHE: `${oc.dir}/compile-cache`,
-      ...env,
-    },
+    env: openclawEnv(oc, home, env),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -32,7 +32,7 @@
  */
 import { parseArgs } from "node:util";
 import { gwRunArgs } from "./_helpers.ts";
-import { findOpenclaw, makeOpenclawHome, openclawDir } from "./_openclaw.ts";
+import { findOpenclaw, makeOpenclawHome, openclawDir, openclawEnv } from "./_openclaw.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -771,22 +771,8 @@ async function openclawPhase(): Promise<Record<string, Any>> {
         cmd: oc.node,
         cwd: home,
         clearEnv: true,
-        env: {
-          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-          HOME: home,
-          OPENCLAW_HOME: home,
-          OPENCLAW_STATE_DIR: `${home}/.openclaw`,
-          OPENCLAW_CONFIG_PATH: `${home}/.openclaw/openclaw.json`,
-          OPENCLAW_SKIP_CHANNELS: "1",
-          OPENCLAW_DISABLE_BONJOUR: "1",
-          OPENCLAW_NO_AUTO_UPDATE: "1",
-          OPENCLAW_SKIP_CRON: "1",
-          DO_NOT_TRACK: "1",
-          NO_COLOR: "1",
-          TMPDIR: `${home}/tmp`,
-          // Node's compile cache of the install: warm, as gw's module cache is.
-          NODE_COMPILE_CACHE: `${oc.dir}/compile-cache`,
-        },
+        // Cron off too: the measurement is about the gateway.
+        env: openclawEnv(oc, home, { OPENCLAW_SKIP_CRON: "1" }),
         listenLine: "http server listening",
         readyLine: "[gateway] ready",
       },
