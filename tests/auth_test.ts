@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { originAllowed } from "../lib/server/net.ts";
+import { generateToken } from "../lib/server/secret.ts";
 import {
   type AnyFrame,
   connectParams,
@@ -739,4 +740,14 @@ Deno.test("a non-loopback bind needs a secret of at least 16 characters", async 
   await t.step("0.0.0.0 with a 16-character password starts", async () => {
     await tryStart({ bind: "0.0.0.0", password: "sixteen-chars-ok" });
   });
+});
+
+Deno.test("generated tokens are 43 base64url characters and never start with '-' or '_'", () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 5_000; i++) {
+    const t = generateToken();
+    assert.match(t, /^[A-Za-z0-9][A-Za-z0-9_-]{42}$/, t);
+    seen.add(t);
+  }
+  assert.equal(seen.size, 5_000, "tokens repeat");
 });

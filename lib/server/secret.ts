@@ -33,6 +33,20 @@ async function stamp(path: string): Promise<string> {
   }
 }
 
+/**
+ * A new access token: 32 random bytes in base64url (43 characters). Drawn
+ * again until it starts with a letter or digit, so that `--token <value>`
+ * is never read as an option (a leading `-` would be, 1 time in 64).
+ */
+export function generateToken(): string {
+  for (;;) {
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    const token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+      .replace(/=+$/, "");
+    if (/^[A-Za-z0-9]/.test(token)) return token;
+  }
+}
+
 /** Resolves and tracks the shared secret. */
 export class SharedSecret {
   /** Where a generated token is kept (mode 0600). */
@@ -77,9 +91,7 @@ export class SharedSecret {
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
-    const bytes = crypto.getRandomValues(new Uint8Array(32));
-    const token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-      .replace(/=+$/, "");
+    const token = generateToken();
     await Deno.writeTextFile(this.tokenFile, token + "\n", { mode: 0o600, createNew: true });
     return token;
   }
