@@ -30,13 +30,20 @@ export interface SystemEvent {
 /** Most system events kept per session; older ones drop off. */
 export const MAX_SYSTEM_EVENTS = 20;
 
-let lastId = "";
-/** A sortable, unique id: 13-digit ms timestamp and a random suffix. */
-export function sortableId(now = Date.now()): string {
-  let id = `${now.toString().padStart(13, "0")}-${crypto.randomUUID().slice(0, 8)}`;
-  if (id <= lastId) id = `${lastId.slice(0, 13)}-${crypto.randomUUID().slice(0, 8)}`;
-  lastId = id;
-  return id;
+let lastMs = 0;
+let seq = 0;
+
+/**
+ * A sortable, unique id: the 13-digit ms time, a per-process counter within
+ * that millisecond, and a random suffix (unique across processes sharing a
+ * state dir). Strictly increasing within a process, even if the clock steps back.
+ */
+export function sortableId(now: number = Date.now()): string {
+  if (now <= lastMs) seq++;
+  else [lastMs, seq] = [now, 0];
+  return `${String(lastMs).padStart(13, "0")}-${String(seq).padStart(6, "0")}-${
+    crypto.randomUUID().slice(0, 8)
+  }`;
 }
 
 /**
