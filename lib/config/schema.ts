@@ -110,8 +110,6 @@ export const configSchema = z.strictObject({
 
 /** The effective config, defaults filled in. */
 export type GwConfig = z.output<typeof configSchema>;
-/** The config as a person writes it. */
-export type GwConfigInput = z.input<typeof configSchema>;
 
 /** Field names whose values are secrets: redacted in every read. */
 export const SECRET_KEYS: ReadonlySet<string> = new Set([

@@ -63,8 +63,3 @@ export function invalidRequest(
 ): GatewayError {
   return new GatewayError(ErrorCode.INVALID_REQUEST, message, details ? { details } : {});
 }
-
-/** Shorthand for a retryable `UNAVAILABLE` error. */
-export function unavailable(message: string, options: GatewayErrorOptions = {}): GatewayError {
-  return new GatewayError(ErrorCode.UNAVAILABLE, message, { retryable: true, ...options });
-}

@@ -5,7 +5,6 @@
  * @module
  */
 import type { z } from "zod";
-import { type GatewayError, invalidRequest } from "./errors.ts";
 
 function describe(value: unknown): string {
   if (value === null) return "null";
@@ -58,30 +57,4 @@ export function listIssues(
     path: issue.path.map(String).join("."),
     message: formatIssue("", issue, input).replace(/^: /, "").replace(/^\.[^:]*: /, ""),
   }));
-}
-
-/** Parse `input` with `schema` or throw `INVALID_REQUEST` naming the field. */
-export function parseOrThrow<T>(
-  schema: z.ZodType<T>,
-  input: unknown,
-  root: string,
-  message = `invalid ${root}`,
-): T {
-  const r = schema.safeParse(input);
-  if (r.success) return r.data;
-  throw invalidParams(r.error, input, root, message);
-}
-
-/** The `INVALID_REQUEST` error for a failed parse. */
-export function invalidParams(
-  error: z.ZodError,
-  input: unknown,
-  root: string,
-  prefix: string,
-): GatewayError {
-  const first = error.issues[0];
-  const text = first ? formatIssue(root, first, input) : root;
-  return invalidRequest(`${prefix}: ${text}`, {
-    issues: listIssues(error, input).slice(0, 10),
-  });
 }

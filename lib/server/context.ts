@@ -56,7 +56,7 @@ export interface GatewayContext {
   connectionCounts(): ConnectionCounts;
   /** Event-loop delay figures. */
   eventLoop(): EventLoopStats;
-  /** Send an event to every connection allowed to see it. */
+  /** Send an event to every connection allowed to see it; a RawJson payload goes as is. */
   broadcast(event: string, payload: unknown, options?: BroadcastOptions): void;
   /** Make a config change take effect; returns the settings that need a restart. */
   applyConfig(): Promise<string[]>;

@@ -29,7 +29,7 @@ import { AuthRateLimiter, constantTimeEqual, sharedSecretScopes } from "./auth.t
 import type { BroadcastOptions, ConnectionCounts, GatewayContext } from "./context.ts";
 import { EventLoopMonitor } from "./event_loop.ts";
 import { hasScope, type MethodDef, RawJson, requiredScope } from "./method.ts";
-import { isLoopbackBind, originAllowed, resolvePeer } from "./net.ts";
+import { isLoopback, originAllowed, resolvePeer } from "./net.ts";
 import { HeartbeatRunner, heartbeatSettings } from "../heartbeat.ts";
 import { eventScope } from "./events.ts";
 import { SharedSecret } from "./secret.ts";
@@ -225,7 +225,7 @@ export class Gateway implements GatewayContext {
     this.#listenedOn = { port: cfg.port, bind: cfg.bind };
     this.generatedToken = await this.#secret.ensureToken();
     await this.#refreshSecret(true);
-    if (!isLoopbackBind(bind)) {
+    if (!isLoopback(bind)) {
       const s = this.#secret.current;
       if (!s.value || s.value.length < 16) {
         throw new GatewayStartError(
@@ -938,9 +938,8 @@ export class Gateway implements GatewayContext {
   /** Send `event` to every open connection whose role and scopes allow it. */
   broadcast(event: string, payload: unknown, options: BroadcastOptions = {}): void {
     const need = eventScope(event);
-    const body = `{"type":"event","event":${JSON.stringify(event)},"payload":${
-      JSON.stringify(payload ?? null)
-    }`;
+    const json = payload instanceof RawJson ? payload.json : JSON.stringify(payload ?? null);
+    const body = `{"type":"event","event":${JSON.stringify(event)},"payload":${json}`;
     const sv = options.stateVersion ? `,"stateVersion":${JSON.stringify(this.#stateVersion)}` : "";
     const limit = this.config.config.gateway.maxBufferedBytes;
     for (const c of this.#conns) {
@@ -1019,7 +1018,7 @@ export class Gateway implements GatewayContext {
       if (this.#healthTimer !== undefined) this.clock.clearInterval(this.#healthTimer);
       this.#healthTimer = this.clock.setInterval(() => {
         this.#refreshHealth();
-        this.broadcast("health", JSON.parse(this.#healthJson.json), {
+        this.broadcast("health", this.#healthJson, {
           droppable: true,
           stateVersion: true,
         });

@@ -14,11 +14,6 @@ export function isLoopback(addr: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }
 
-/** Whether a bind address is loopback-only. */
-export function isLoopbackBind(bind: string): boolean {
-  return isLoopback(bind);
-}
-
 const PROXY_HEADERS = ["x-forwarded-for", "x-real-ip", "forwarded", "x-forwarded-host"];
 
 /** The peer as the gateway sees it. */
