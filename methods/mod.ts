@@ -16,6 +16,17 @@ import {
 import { logsTail } from "./logs.ts";
 import { configApply, configGet, configPatch, configSchemaMethod, configSet } from "./config.ts";
 import { agentIdentityGet, agentsList, modelsList } from "./agents.ts";
+import { agent, agentWait, chatAbort, chatHistory, chatSend, send } from "./chat.ts";
+import {
+  sessionsCompact,
+  sessionsDelete,
+  sessionsList,
+  sessionsPatch,
+  sessionsPreview,
+  sessionsReset,
+  usageCost,
+  usageStatus,
+} from "./sessions.ts";
 
 /** Every method, advertised in this order. */
 export const methods: readonly MethodDef[] = [
@@ -34,4 +45,18 @@ export const methods: readonly MethodDef[] = [
   modelsList,
   agentsList,
   agentIdentityGet,
+  agent,
+  agentWait,
+  chatSend,
+  chatHistory,
+  chatAbort,
+  send,
+  sessionsList,
+  sessionsPreview,
+  sessionsPatch,
+  sessionsReset,
+  sessionsDelete,
+  sessionsCompact,
+  usageStatus,
+  usageCost,
 ] as readonly MethodDef[];

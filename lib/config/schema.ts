@@ -64,11 +64,15 @@ const heartbeat = z.strictObject({
   every: duration.default("30m").describe("How often the agent's heartbeat runs; 0 turns it off."),
 }).prefault({});
 
+const thinkingLevel = z.enum(["off", "minimal", "low", "medium", "high", "xhigh"]);
+
 const agent = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, "expected letters, digits, _ or -"),
   name: z.string().min(1).max(128).optional(),
   avatar: z.string().min(1).max(64).optional(),
   model: z.string().min(1).optional(),
+  systemPrompt: z.string().max(100_000).optional().describe("Instructions for this agent."),
+  thinkingDefault: thinkingLevel.optional(),
   default: z.boolean().optional(),
   heartbeat: z.strictObject({ enabled: z.boolean().optional(), every: duration.optional() })
     .optional(),
@@ -79,9 +83,18 @@ const modelEntry = z.strictObject({
   name: z.string().optional(),
   contextWindow: z.int().positive().optional(),
   reasoning: z.boolean().optional(),
+  cost: z.strictObject({
+    input: z.number().min(0),
+    output: z.number().min(0),
+    cacheRead: z.number().min(0).optional(),
+    cacheWrite: z.number().min(0).optional(),
+  }).optional().describe("USD per million tokens; overrides the built-in price table."),
 });
 
 const provider = z.strictObject({
+  api: z.enum(["anthropic-messages", "openai-completions"]).optional().describe(
+    "Wire API. Defaults to anthropic-messages for the provider id anthropic, else openai-completions.",
+  ),
   apiKey: z.string().min(1).optional(),
   baseUrl: z.url().optional(),
   models: z.array(modelEntry).default([]),
@@ -94,6 +107,17 @@ export const configSchema = z.strictObject({
   agents: z.strictObject({
     defaults: z.strictObject({
       model: z.string().min(1).optional().describe("Default model, as provider/model."),
+      systemPrompt: z.string().max(100_000).optional().describe("Instructions for every agent."),
+      thinkingDefault: thinkingLevel.default("off").describe("Thinking level of new sessions."),
+      maxTokens: z.int().min(256).max(128_000).default(8192).describe(
+        "Most output tokens per model call (thinking budget comes on top).",
+      ),
+      timeoutSeconds: z.int().min(1).max(86_400).default(600).describe(
+        "A run past this ends with AGENT_TIMEOUT.",
+      ),
+      maxToolRounds: z.int().min(1).max(100).default(12).describe(
+        "Most model calls in one run (each tool round is one).",
+      ),
       heartbeat,
     }).prefault({}),
     list: z.array(agent).default([]),

@@ -11,6 +11,9 @@ import type { Clock } from "../clock.ts";
 import type { EventLoopStats, PresenceEntry } from "../protocol/types.ts";
 import type { RawJson } from "./method.ts";
 import type { HeartbeatRunner } from "../heartbeat.ts";
+import type { AgentRuntime } from "../agent/runtime.ts";
+import type { ToolRegistry } from "../agent/tools.ts";
+import type { ChannelRegistry } from "../channels/registry.ts";
 
 /** Options of {@link GatewayContext.broadcast}. */
 export interface BroadcastOptions {
@@ -44,6 +47,12 @@ export interface GatewayContext {
   readonly clock: Clock;
   /** The heartbeat scheduler. */
   readonly heartbeats: HeartbeatRunner;
+  /** The agent runtime (turns, queues, aborts, compaction). */
+  readonly agent: AgentRuntime;
+  /** The tools the model may call. */
+  readonly tools: ToolRegistry;
+  /** The channels messages can be sent through. */
+  readonly channels: ChannelRegistry;
   /** Milliseconds since start. */
   uptimeMs(): number;
   /** The health snapshot as JSON; `refresh` recomputes it first. */

@@ -32,6 +32,9 @@ import { hasScope, type MethodDef, RawJson, requiredScope } from "./method.ts";
 import { isLoopback, originAllowed, resolvePeer } from "./net.ts";
 import { HeartbeatRunner, heartbeatSettings } from "../heartbeat.ts";
 import { eventScope } from "./events.ts";
+import { AgentRuntime } from "../agent/runtime.ts";
+import { defaultTools, type ToolRegistry } from "../agent/tools.ts";
+import { ChannelRegistry } from "../channels/registry.ts";
 import { SharedSecret } from "./secret.ts";
 import {
   byteLength,
@@ -122,6 +125,9 @@ export class Gateway implements GatewayContext {
   readonly log: Logger;
   readonly clock: Clock;
   readonly heartbeats: HeartbeatRunner;
+  readonly tools: ToolRegistry;
+  readonly agent: AgentRuntime;
+  readonly channels = new ChannelRegistry();
   readonly bootId = crypto.randomUUID();
   /** The token generated on this start, shown once; undefined when one existed. */
   generatedToken: string | undefined;
@@ -177,6 +183,15 @@ export class Gateway implements GatewayContext {
         await this.store.setLastHeartbeat(r);
         this.broadcast("heartbeat", r, { droppable: true });
       },
+    });
+    this.tools = defaultTools();
+    this.agent = new AgentRuntime({
+      store,
+      config: () => this.config.config,
+      log,
+      emit: (event, payload, droppable) =>
+        this.broadcast(event, payload, { droppable: droppable === true }),
+      tools: this.tools,
     });
     try {
       this.#host = Deno.hostname();
@@ -234,6 +249,7 @@ export class Gateway implements GatewayContext {
         );
       }
     }
+    await this.agent.recover();
     this.#loop.start();
     this.#refreshHealth();
     this.heartbeats.configure(this.config.config, (await this.store.heartbeatsEnabled()) ?? true);
@@ -823,7 +839,10 @@ export class Gateway implements GatewayContext {
     conn.inflight++;
     let result: unknown;
     try {
-      result = def.handler(parsed.data, this, conn.caller!);
+      result = def.handler(parsed.data, this, conn.caller!, {
+        id: f.id,
+        interim: (payload) => this.#answer(conn, f.id, def.name, payload, undefined),
+      });
     } catch (e) {
       this.#finish(conn, f.id, def.name, undefined, e);
       return;
@@ -1145,6 +1164,8 @@ export class Gateway implements GatewayContext {
       if (restartExpectedMs !== undefined) payload.restartExpectedMs = restartExpectedMs;
       this.broadcast("shutdown", payload);
       const deadline = performance.now() + SHUTDOWN_GRACE_MS;
+      // Runs end now (partial replies kept), so their callers get answers below.
+      await this.agent.shutdown(SHUTDOWN_GRACE_MS - 1_000);
       while (this.#inflight > 0 && performance.now() < deadline) {
         await new Promise((r) => setTimeout(r, 10));
       }

@@ -47,6 +47,14 @@ export class RawJson {
   }
 }
 
+/** The request being answered, for methods that answer twice (`agent`). */
+export interface RequestHandle {
+  /** The request id. */
+  id: string;
+  /** Send an ok response now; the handler's result is sent as a second response with the same id. */
+  interim(payload: unknown): void;
+}
+
 /** One method's definition. */
 export interface MethodDef<P = unknown, R = unknown> {
   /** Wire name, e.g. `config.get`. */
@@ -58,7 +66,12 @@ export interface MethodDef<P = unknown, R = unknown> {
   /** Params schema; its errors name the field. */
   params: z.ZodType<P>;
   /** The work. Returns the result or throws a GatewayError. */
-  handler: (params: P, ctx: GatewayContext, caller: CallerInfo) => R | Promise<R>;
+  handler: (
+    params: P,
+    ctx: GatewayContext,
+    caller: CallerInfo,
+    req: RequestHandle,
+  ) => R | Promise<R>;
 }
 
 /**
@@ -81,7 +94,12 @@ export function defineMethod<S extends z.ZodType, R>(def: {
   scope: MethodScope;
   summary: string;
   params: S;
-  handler: (params: z.output<S>, ctx: GatewayContext, caller: CallerInfo) => R | Promise<R>;
+  handler: (
+    params: z.output<S>,
+    ctx: GatewayContext,
+    caller: CallerInfo,
+    req: RequestHandle,
+  ) => R | Promise<R>;
 }): MethodDef<z.output<S>, R> {
   return def as MethodDef<z.output<S>, R>;
 }

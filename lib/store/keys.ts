@@ -22,4 +22,44 @@ export const keys = {
   systemEvents: (sessionKey: string): Deno.KvKey => [...P, "sysevent", sessionKey],
   /** One queued system event. */
   systemEvent: (sessionKey: string, id: string): Deno.KvKey => [...P, "sysevent", sessionKey, id],
+  /** A session entry, by session key. */
+  session: (key: string): Deno.KvKey => [...P, "session", key],
+  /** Every session entry. */
+  sessions: (): Deno.KvKey => [...P, "session"],
+  /** A transcript: messages of one sessionId, by seq (a number). */
+  transcript: (sessionId: string): Deno.KvKey => [...P, "msg", sessionId],
+  /** One transcript message (its JSON, or a chunk count when it was split). */
+  message: (sessionId: string, seq: number): Deno.KvKey => [...P, "msg", sessionId, seq],
+  /** Chunk `i` of a split message. */
+  messagePart: (sessionId: string, seq: number, i: number): Deno.KvKey => [
+    ...P,
+    "msgpart",
+    sessionId,
+    seq,
+    i,
+  ],
+  /** Every chunk of a sessionId's split messages. */
+  messageParts: (sessionId: string): Deno.KvKey => [...P, "msgpart", sessionId],
+  /** Inputs accepted but not yet started, by session key then id. */
+  pendingInputs: (sessionKey: string): Deno.KvKey => [...P, "pending", sessionKey],
+  /** One pending input. */
+  pendingInput: (sessionKey: string, id: string): Deno.KvKey => [...P, "pending", sessionKey, id],
+  /** Every pending input. */
+  allPendingInputs: (): Deno.KvKey => [...P, "pending"],
+  /** A run in progress (deleted when it ends; found at start = interrupted). */
+  run: (runId: string): Deno.KvKey => [...P, "run", runId],
+  /** Every run marker. */
+  runs: (): Deno.KvKey => [...P, "run"],
+  /** Token usage of one UTC day, agent and provider/model. */
+  usage: (day: string, agentId: string, model: string): Deno.KvKey => [
+    ...P,
+    "usage",
+    day,
+    agentId,
+    model,
+  ],
+  /** Every usage row. */
+  usageAll: (): Deno.KvKey => [...P, "usage"],
+  /** An idempotency record (`kind` is chat, agent, send, ...). */
+  idempotency: (kind: string, key: string): Deno.KvKey => [...P, "idem", kind, key],
 } as const;

@@ -6,8 +6,14 @@
  */
 import type { HeartbeatRecord } from "../protocol/types.ts";
 import { keys, SCHEMA_VERSION } from "./keys.ts";
+import { SessionStore } from "./sessions.ts";
+import { IdempotencyStore, UsageStore } from "./usage.ts";
 
 export { keys, SCHEMA_VERSION } from "./keys.ts";
+export { SessionStore } from "./sessions.ts";
+export type { PendingInput, RunMarker, SessionEntry, StoredMessage } from "./sessions.ts";
+export { IdempotencyStore, UsageStore } from "./usage.ts";
+export type { UsageRow } from "./usage.ts";
 
 /** The state dir was written by a newer gw whose key layout this one does not know. */
 export class StoreVersionError extends Error {
@@ -59,11 +65,20 @@ export function sortableId(now: number = Date.now()): string {
 export class Store {
   /** Path of the KV file. */
   readonly path: string;
+  /** Sessions, transcripts, pending inputs, run markers. */
+  readonly sessions: SessionStore;
+  /** Token usage by day, agent and model. */
+  readonly usage: UsageStore;
+  /** Idempotency records. */
+  readonly idempotency: IdempotencyStore;
   readonly #kv: Deno.Kv;
 
   private constructor(kv: Deno.Kv, path: string) {
     this.#kv = kv;
     this.path = path;
+    this.sessions = new SessionStore(kv);
+    this.usage = new UsageStore(kv);
+    this.idempotency = new IdempotencyStore(kv);
   }
 
   /** Open (creating when needed) the KV file at `path` and check its layout version. */
@@ -116,6 +131,17 @@ export class Store {
       await op.commit();
     }
     return event;
+  }
+
+  /** Take (read and delete) the queued system events of a session, oldest first. */
+  async drainSystemEvents(sessionKey: string): Promise<SystemEvent[]> {
+    const all = await this.systemEvents(sessionKey);
+    if (all.length) {
+      const op = this.#kv.atomic();
+      for (const e of all) op.delete(keys.systemEvent(sessionKey, e.id));
+      await op.commit();
+    }
+    return all;
   }
 
   /** Queued system events of a session, oldest first. */

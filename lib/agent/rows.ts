@@ -1,0 +1,74 @@
+/**
+ * A session as lists and events show it (`sessions.list` rows, the
+ * `sessions.changed` event's `session`).
+ *
+ * @module
+ */
+import type { SessionEntry } from "../store/sessions.ts";
+import { DEFAULT_MODEL, splitModelRef } from "./models.ts";
+
+/** A session row. */
+export interface SessionRow {
+  key: string;
+  sessionId: string;
+  agentId: string;
+  kind: "direct" | "group" | "channel";
+  chatType: "direct" | "group" | "channel";
+  label?: string;
+  displayName: string;
+  derivedTitle?: string;
+  lastMessagePreview?: string;
+  createdAt: number;
+  updatedAt: number;
+  model?: string;
+  modelProvider?: string;
+  thinkingLevel?: string;
+  verboseLevel?: string;
+  responseUsage?: string;
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  costUsd: number;
+  messageCount: number;
+  compactionCount: number;
+  status?: string;
+  abortedLastRun: boolean;
+  hasActiveRun: boolean;
+}
+
+/** The row of `entry`; `defaultModel` fills in the model when the session has none. */
+export function sessionRow(
+  entry: SessionEntry,
+  hasActiveRun: boolean,
+  defaultModel: string = DEFAULT_MODEL,
+): SessionRow {
+  const ref = splitModelRef(entry.model ?? defaultModel);
+  const row: SessionRow = {
+    key: entry.key,
+    sessionId: entry.sessionId,
+    agentId: entry.agentId,
+    kind: entry.chatType,
+    chatType: entry.chatType,
+    displayName: entry.label ?? entry.derivedTitle ?? entry.key,
+    createdAt: entry.createdAt,
+    updatedAt: entry.updatedAt,
+    model: ref.model,
+    modelProvider: ref.providerId,
+    inputTokens: entry.inputTokens,
+    outputTokens: entry.outputTokens,
+    totalTokens: entry.totalTokens,
+    costUsd: entry.costUsd,
+    messageCount: entry.nextSeq,
+    compactionCount: entry.compactionCount,
+    abortedLastRun: entry.abortedLastRun === true,
+    hasActiveRun,
+  };
+  if (entry.label !== undefined) row.label = entry.label;
+  if (entry.derivedTitle !== undefined) row.derivedTitle = entry.derivedTitle;
+  if (entry.lastMessagePreview !== undefined) row.lastMessagePreview = entry.lastMessagePreview;
+  if (entry.thinkingLevel !== undefined) row.thinkingLevel = entry.thinkingLevel;
+  if (entry.verboseLevel !== undefined) row.verboseLevel = entry.verboseLevel;
+  if (entry.responseUsage !== undefined) row.responseUsage = entry.responseUsage;
+  if (entry.status !== undefined) row.status = entry.status;
+  return row;
+}

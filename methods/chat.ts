@@ -1,0 +1,423 @@
+/**
+ * Talking to the agent: `chat.send`, `chat.history`, `chat.abort`, `agent`,
+ * `agent.wait`, and `send` through a channel.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { defineMethod } from "../lib/server/method.ts";
+import { GatewayError, invalidRequest } from "../lib/protocol/errors.ts";
+import { ErrorCode } from "../lib/protocol/types.ts";
+import type { GatewayContext } from "../lib/server/context.ts";
+import type { RunHandle, RunOutcome } from "../lib/agent/runtime.ts";
+import { defaultAgentId } from "../lib/agent/runtime.ts";
+import { THINKING_LEVELS } from "../lib/store/sessions.ts";
+import { KNOWN_CHANNELS } from "../lib/channels/registry.ts";
+
+/** Largest message text accepted (characters). */
+export const MAX_MESSAGE_CHARS = 100_000;
+/** Default and largest `chat.history` page. */
+const HISTORY_DEFAULT = 200;
+const HISTORY_MAX = 1000;
+/** `chat.history` answers stay under this many bytes (REFERENCE.md 1.6: about 6 MiB). */
+const HISTORY_MAX_BYTES = 6 * 1024 * 1024;
+
+const sessionKey = z.string().trim().min(1).max(512);
+const idempotencyKey = z.string().min(1).max(256);
+const message = z.string().max(MAX_MESSAGE_CHARS);
+const thinking = z.enum(THINKING_LEVELS);
+
+/**
+ * The canonical session key: `main` and other bare keys belong to the
+ * default agent (`agent:<id>:<key>`); the agent id is lowercase.
+ */
+export function canonicalSessionKey(key: string, ctx: GatewayContext): string {
+  const k = key.trim();
+  if (k.startsWith("agent:")) {
+    const [, agent, ...rest] = k.split(":");
+    if (!agent || rest.length === 0 || rest.join(":") === "") {
+      throw invalidRequest(`invalid session key: ${k}`, { code: "INVALID_SESSION_KEY" });
+    }
+    return `agent:${agent.toLowerCase()}:${rest.join(":")}`;
+  }
+  if (/^(cron|hook):/.test(k)) return k;
+  return `agent:${defaultAgentId(ctx.config.config)}:${k}`;
+}
+
+function agentExists(ctx: GatewayContext, agentId: string): boolean {
+  const list = ctx.config.config.agents.list;
+  return list.length === 0 ? agentId === "main" : list.some((a) => a.id === agentId);
+}
+
+function checkAgent(ctx: GatewayContext, key: string): void {
+  const agentId = ctx.agent.agentIdOf(key);
+  if (!agentExists(ctx, agentId)) {
+    throw invalidRequest(`unknown agent: ${agentId}`, { code: "UNKNOWN_AGENT_ID", agentId });
+  }
+}
+
+/** What a finished run answers as `agent`'s final reply (and a cached duplicate). */
+function agentFinal(o: RunOutcome): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    runId: o.runId,
+    sessionKey: o.sessionKey,
+    agentId: o.agentId,
+    status: o.status === "ok" ? "ok" : o.status === "aborted" ? "aborted" : "error",
+    summary: o.status === "ok" ? o.text : o.error?.message ?? o.status,
+    result: {
+      payloads: o.text ? [{ text: o.text }] : [],
+      meta: {
+        durationMs: o.endedAt - o.startedAt,
+        stopReason: o.message?.stopReason,
+        agentMeta: {
+          provider: o.message?.provider,
+          model: o.message?.model,
+          usage: o.usage,
+        },
+      },
+    },
+    startedAt: o.startedAt,
+    endedAt: o.endedAt,
+  };
+  return out;
+}
+
+/** Throw the outcome's error as the final error reply. */
+function throwIfFailed(o: RunOutcome): void {
+  if (o.status === "ok") return;
+  if (o.status === "aborted") {
+    throw new GatewayError(ErrorCode.UNAVAILABLE, "the run was aborted", {
+      details: { code: "RUN_ABORTED", runId: o.runId },
+    });
+  }
+  const e = o.error!;
+  const opts: ConstructorParameters<typeof GatewayError>[2] = {
+    details: { code: e.kind.toUpperCase(), runId: o.runId, kind: e.kind },
+  };
+  if (e.retryable) opts.retryable = true;
+  if (e.retryAfterMs !== undefined) opts.retryAfterMs = e.retryAfterMs;
+  throw new GatewayError(e.code, e.message, opts);
+}
+
+/** `chat.send`: queue a message on a session; replies stream as `chat` events. */
+export const chatSend = defineMethod({
+  name: "chat.send",
+  scope: "write",
+  summary: "Send a message to a session; the reply streams as chat events.",
+  params: z.looseObject({
+    sessionKey,
+    message,
+    idempotencyKey,
+    thinking: thinking.optional(),
+    timeoutMs: z.int().min(1000).max(86_400_000).optional(),
+    attachments: z.array(z.unknown()).max(0, "attachments are not supported yet").optional(),
+  }),
+  handler: async (p, ctx) => {
+    const key = canonicalSessionKey(p.sessionKey, ctx);
+    checkAgent(ctx, key);
+    const runId = p.idempotencyKey;
+    if (ctx.agent.isRunning(runId)) return { runId, status: "in_flight" };
+    const prior = await ctx.store.idempotency.get<RunOutcome>("chat", runId);
+    if (prior) {
+      if (prior.state === "started") return { runId, status: "in_flight" };
+      const o = prior.result!;
+      return { runId, status: o.status === "ok" ? "ok" : o.status, cached: true };
+    }
+    if (
+      !(await ctx.store.idempotency.claim("chat", runId, {
+        at: Date.now(),
+        state: "started",
+        runId,
+      }))
+    ) {
+      return { runId, status: "in_flight" };
+    }
+    let handle: RunHandle;
+    try {
+      handle = await ctx.agent.submit({
+        sessionKey: key,
+        message: p.message,
+        runId,
+        idempotencyKey: p.idempotencyKey,
+        source: "chat",
+        ...(p.thinking ? { thinking: p.thinking } : {}),
+        ...(p.timeoutMs ? { timeoutMs: p.timeoutMs } : {}),
+      });
+    } catch (e) {
+      await ctx.store.idempotency.finish("chat", runId, null).catch(() => {});
+      throw new GatewayError(
+        ErrorCode.UNAVAILABLE,
+        `could not accept the message: ${(e as Error).message}`,
+        {
+          retryable: true,
+          cause: e,
+        },
+      );
+    }
+    void handle.done.then((o) => ctx.store.idempotency.finish("chat", runId, o, runId)).catch(
+      () => {},
+    );
+    return { runId, status: "started" };
+  },
+});
+
+/** `agent`: run a turn; answers `accepted` at once and the outcome when it ends. */
+export const agent = defineMethod({
+  name: "agent",
+  scope: "write",
+  summary: "Run one agent turn; answers accepted, then the final result with the same id.",
+  params: z.looseObject({
+    message,
+    idempotencyKey,
+    sessionKey: sessionKey.optional(),
+    agentId: z.string().min(1).max(64).optional(),
+    thinking: thinking.optional(),
+    model: z.string().min(1).max(200).optional(),
+    timeout: z.number().min(1).max(86_400).optional(),
+    extraSystemPrompt: z.string().max(20_000).optional(),
+  }),
+  handler: async (p, ctx, _caller, req) => {
+    const agentId = p.agentId?.toLowerCase() ?? defaultAgentId(ctx.config.config);
+    const key = p.sessionKey ? canonicalSessionKey(p.sessionKey, ctx) : `agent:${agentId}:main`;
+    checkAgent(ctx, key);
+    const runId = p.idempotencyKey;
+    const accepted = (
+      h: { runId: string; sessionKey: string; agentId: string; acceptedAt: number },
+    ) => req.interim({ ...h, status: "accepted" });
+    // A duplicate of a run still going awaits the same outcome.
+    const running = ctx.agent.handle(runId);
+    if (running) {
+      accepted(running);
+      const o = await running.done;
+      throwIfFailed(o);
+      return agentFinal(o);
+    }
+    const prior = await ctx.store.idempotency.get<RunOutcome>("agent", runId);
+    if (prior?.state === "done" && prior.result) {
+      throwIfFailed(prior.result);
+      return { ...agentFinal(prior.result), cached: true };
+    }
+    if (
+      prior ||
+      !(await ctx.store.idempotency.claim("agent", runId, {
+        at: Date.now(),
+        state: "started",
+        runId,
+      }))
+    ) {
+      // Claimed by a call that has not submitted yet (or another process): wait for it.
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        const h = ctx.agent.handle(runId);
+        if (h) {
+          accepted(h);
+          const o = await h.done;
+          throwIfFailed(o);
+          return agentFinal(o);
+        }
+        const rec = await ctx.store.idempotency.get<RunOutcome>("agent", runId);
+        if (rec?.state === "done" && rec.result) {
+          throwIfFailed(rec.result);
+          return { ...agentFinal(rec.result), cached: true };
+        }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new GatewayError(
+        ErrorCode.UNAVAILABLE,
+        "a run with this idempotencyKey is in progress elsewhere",
+        {
+          retryable: true,
+          retryAfterMs: 1000,
+        },
+      );
+    }
+    const handle = await ctx.agent.submit({
+      sessionKey: key,
+      message: p.message,
+      runId,
+      idempotencyKey: p.idempotencyKey,
+      source: "agent",
+      ...(p.thinking ? { thinking: p.thinking } : {}),
+      ...(p.model ? { model: p.model } : {}),
+      ...(p.timeout ? { timeoutMs: p.timeout * 1000 } : {}),
+      ...(p.extraSystemPrompt ? { extraSystemPrompt: p.extraSystemPrompt } : {}),
+    });
+    accepted(handle);
+    const o = await handle.done;
+    await ctx.store.idempotency.finish("agent", runId, o, runId).catch(() => {});
+    throwIfFailed(o);
+    return agentFinal(o);
+  },
+});
+
+/** `agent.wait`: the outcome of a run, waiting at most `timeoutMs`. */
+export const agentWait = defineMethod({
+  name: "agent.wait",
+  scope: "write",
+  summary: "Wait for a run to end (agent or chat.send), at most timeoutMs.",
+  params: z.looseObject({
+    runId: z.string().min(1).max(256),
+    timeoutMs: z.int().min(0).max(3_600_000).default(30_000),
+  }),
+  handler: async (p, ctx) => {
+    let o = await ctx.agent.wait(p.runId, p.timeoutMs);
+    if (!o && !ctx.agent.isRunning(p.runId)) {
+      for (const kind of ["chat", "agent"]) {
+        const rec = await ctx.store.idempotency.get<RunOutcome>(kind, p.runId);
+        if (rec?.state === "done" && rec.result) o = rec.result;
+      }
+      if (!o) {
+        throw invalidRequest(`unknown run: ${p.runId}`, { code: "RUN_NOT_FOUND", runId: p.runId });
+      }
+    }
+    if (!o) return { runId: p.runId, status: "timeout" };
+    const out: Record<string, unknown> = {
+      runId: o.runId,
+      status: o.status === "ok" ? "ok" : o.status === "timeout" ? "error" : o.status,
+      startedAt: o.startedAt,
+      endedAt: o.endedAt,
+    };
+    if (o.error) out.error = o.error.message;
+    return out;
+  },
+});
+
+/** `chat.history`: the newest messages of a session, oldest first. */
+export const chatHistory = defineMethod({
+  name: "chat.history",
+  scope: "read",
+  summary: "A session's messages, newest page first (limit, before, maxBytes).",
+  params: z.looseObject({
+    sessionKey,
+    limit: z.int().min(1).max(HISTORY_MAX).default(HISTORY_DEFAULT),
+    before: z.int().min(0).optional(),
+    maxBytes: z.int().min(1024).max(HISTORY_MAX_BYTES).default(HISTORY_MAX_BYTES),
+  }),
+  handler: async (p, ctx) => {
+    const key = canonicalSessionKey(p.sessionKey, ctx);
+    const entry = await ctx.store.sessions.get(key);
+    const pending = entry ? await ctx.store.sessions.pending(key) : [];
+    const base = {
+      sessionKey: key,
+      pendingInputs: {
+        items: pending.map((i) => ({
+          runId: i.runId,
+          message: i.message,
+          acceptedAt: i.acceptedAt,
+        })),
+        total: pending.length,
+      },
+    };
+    if (!entry) return { ...base, messages: [], hasMore: false, totalMessages: 0 };
+    const page = await ctx.store.sessions.messages(entry.sessionId, {
+      limit: p.limit,
+      ...(p.before !== undefined ? { before: p.before } : {}),
+    });
+    // Newest messages win the byte budget.
+    const out: unknown[] = [];
+    let bytes = 0;
+    let i = page.length - 1;
+    for (; i >= 0; i--) {
+      const m = { ...page[i]!.message, __openclaw: { seq: page[i]!.seq } };
+      const size = JSON.stringify(m).length;
+      if (bytes + size > p.maxBytes && out.length > 0) break;
+      bytes += size;
+      out.push(m);
+    }
+    out.reverse();
+    const first = i >= 0 ? page[i + 1]!.seq : page[0]?.seq ?? 0;
+    return {
+      ...base,
+      sessionId: entry.sessionId,
+      messages: out,
+      hasMore: first > 0,
+      ...(first > 0 ? { before: first } : {}),
+      totalMessages: entry.nextSeq,
+      thinkingLevel: entry.thinkingLevel ?? ctx.config.config.agents.defaults.thinkingDefault,
+      hasActiveRun: ctx.agent.runsOf(key).length > 0,
+      activeRunIds: ctx.agent.runsOf(key),
+    };
+  },
+});
+
+/** `chat.abort`: stop a session's run (or all of its runs). */
+export const chatAbort = defineMethod({
+  name: "chat.abort",
+  scope: "write",
+  summary: "Abort a session's running or queued turns (one, with runId).",
+  params: z.looseObject({ sessionKey, runId: z.string().min(1).max(256).optional() }),
+  handler: (p, ctx) => {
+    const key = canonicalSessionKey(p.sessionKey, ctx);
+    const runIds = ctx.agent.abort(key, p.runId);
+    return { ok: true, aborted: runIds.length > 0, runIds };
+  },
+});
+
+/** `send`: deliver a message through a channel, once per idempotencyKey. */
+export const send = defineMethod({
+  name: "send",
+  scope: "write",
+  summary: "Send a message to someone through a channel (telegram, ...).",
+  params: z.looseObject({
+    to: z.string().min(1).max(256),
+    message: z.string().min(1).max(MAX_MESSAGE_CHARS),
+    channel: z.string().min(1).max(64).optional(),
+    accountId: z.string().min(1).max(128).optional(),
+    replyTo: z.string().min(1).max(128).optional(),
+    idempotencyKey,
+  }),
+  handler: async (p, ctx) => {
+    const prior = await ctx.store.idempotency.get<Record<string, unknown>>(
+      "send",
+      p.idempotencyKey,
+    );
+    if (prior?.state === "done" && prior.result) return { ...prior.result, cached: true };
+    const configured = ctx.channels.list().filter((c) => c.configured());
+    let id = p.channel?.toLowerCase();
+    if (!id) {
+      if (configured.length !== 1) {
+        throw invalidRequest(
+          configured.length === 0
+            ? "Channel is required (no configured channels detected). Configure a channel first, or pass channel."
+            : `Channel is required: more than one is configured (${
+              configured.map((c) => c.id).join(", ")
+            }).`,
+          { code: "CHANNEL_REQUIRED" },
+        );
+      }
+      id = configured[0]!.id;
+    }
+    const channel = ctx.channels.get(id);
+    if (!channel) {
+      if (!KNOWN_CHANNELS.has(id)) {
+        throw invalidRequest(`unsupported channel: ${id}`, {
+          code: "UNSUPPORTED_CHANNEL",
+          channel: id,
+        });
+      }
+      throw new GatewayError(
+        ErrorCode.UNAVAILABLE,
+        `channel ${id} is not available in this gateway yet`,
+        {
+          details: { code: "CHANNEL_UNAVAILABLE", channel: id },
+        },
+      );
+    }
+    if (!channel.configured()) {
+      throw new GatewayError(ErrorCode.UNAVAILABLE, `channel ${id} is not configured`, {
+        details: { code: "CHANNEL_NOT_CONFIGURED", channel: id },
+      });
+    }
+    const r = await channel.send(p.to, p.message, {
+      ...(p.accountId ? { accountId: p.accountId } : {}),
+      ...(p.replyTo ? { replyTo: p.replyTo } : {}),
+    });
+    const result = { ok: true, ...r };
+    await ctx.store.idempotency.claim("send", p.idempotencyKey, {
+      at: Date.now(),
+      state: "started",
+    });
+    await ctx.store.idempotency.finish("send", p.idempotencyKey, result);
+    return result;
+  },
+});
