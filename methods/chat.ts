@@ -62,17 +62,25 @@ function agentFinal(o: RunOutcome): Record<string, unknown> {
     runId: o.runId,
     sessionKey: o.sessionKey,
     agentId: o.agentId,
-    status: o.status === "ok" ? "ok" : o.status === "aborted" ? "aborted" : "error",
-    summary: o.status === "ok" ? o.text : o.error?.message ?? o.status,
+    status: o.status === "ok" || o.status === "aborted" ? "ok" : o.status,
+    summary: o.status === "ok" ? "completed" : o.status === "aborted" ? "aborted" : "failed",
     result: {
-      payloads: o.text ? [{ text: o.text }] : [],
+      payloads: o.text ? [{ text: o.text, mediaUrl: null }] : [],
       meta: {
         durationMs: o.endedAt - o.startedAt,
         stopReason: o.message?.stopReason,
         agentMeta: {
+          sessionId: o.sessionId,
           provider: o.message?.provider,
           model: o.message?.model,
-          usage: o.usage,
+          usage: {
+            input: o.usage.input,
+            output: o.usage.output,
+            cacheRead: o.usage.cacheRead,
+            cacheWrite: o.usage.cacheWrite,
+            total: o.usage.totalTokens,
+          },
+          costUsd: o.usage.cost,
         },
       },
     },
@@ -84,15 +92,15 @@ function agentFinal(o: RunOutcome): Record<string, unknown> {
 
 /** Throw the outcome's error as the final error reply. */
 function throwIfFailed(o: RunOutcome): void {
-  if (o.status === "ok") return;
-  if (o.status === "aborted") {
-    throw new GatewayError(ErrorCode.UNAVAILABLE, "the run was aborted", {
-      details: { code: "RUN_ABORTED", runId: o.runId },
-    });
-  }
+  if (o.status === "ok" || o.status === "aborted") return;
   const e = o.error!;
   const opts: ConstructorParameters<typeof GatewayError>[2] = {
     details: { code: e.kind.toUpperCase(), runId: o.runId, kind: e.kind },
+    payload: {
+      runId: o.runId,
+      status: o.status === "timeout" ? "timeout" : "error",
+      summary: e.message,
+    },
   };
   if (e.retryable) opts.retryable = true;
   if (e.retryAfterMs !== undefined) opts.retryAfterMs = e.retryAfterMs;
@@ -273,10 +281,11 @@ export const agentWait = defineMethod({
     if (!o) return { runId: p.runId, status: "timeout" };
     const out: Record<string, unknown> = {
       runId: o.runId,
-      status: o.status === "ok" ? "ok" : o.status === "timeout" ? "error" : o.status,
+      status: o.status === "ok" || o.status === "aborted" ? "ok" : o.status,
       startedAt: o.startedAt,
       endedAt: o.endedAt,
     };
+    if (o.message) out.stopReason = o.message.stopReason;
     if (o.error) out.error = o.error.message;
     return out;
   },

@@ -105,7 +105,7 @@ async function stateOf(t: TestGateway, c: RawClient): Promise<Record<string, unk
 
 /** A value that `schema` accepts, for filling required fields; undefined when none is found. */
 function validValue(schema: MethodDef["params"]): unknown {
-  for (const v of ["x", true, 1, {}, []]) if (schema.safeParse(v).success) return v;
+  for (const v of ["x", true, 1, {}, [], ["x"]]) if (schema.safeParse(v).success) return v;
   return undefined;
 }
 

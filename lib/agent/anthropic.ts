@@ -52,7 +52,10 @@ const DEFAULT_BASE_URL = "https://api.anthropic.com";
  * created on the first call and kept for this provider object; it never
  * retries (`maxRetries: 0`: the gateway decides from the error's kind) and
  * reads no credentials or base URL from the environment (`cfg` is the only
- * source; `cfg.baseUrl` defaults to `https://api.anthropic.com`).
+ * source; `cfg.baseUrl` defaults to `https://api.anthropic.com`; without
+ * `cfg.apiKey` a call rejects with kind `auth` before any request).
+ * With `thinkingBudget`, `max_tokens` becomes `budget + maxTokens` when
+ * `maxTokens` does not exceed the budget (the API requires it to).
  *
  * Decisions: `stop_reason: "refusal"` rejects with a {@link ProviderError} of
  * kind `refusal` (the text streamed so far was already delivered as events);
@@ -79,17 +82,20 @@ export function anthropicProvider(
   let client: Promise<Anthropic> | undefined;
 
   const getClient = (): Promise<Anthropic> => {
-    client ??= (async () => {
-      const { default: Sdk } = await import("@anthropic-ai/sdk");
-      return new Sdk({
-        apiKey: cfg.apiKey ?? null,
-        baseURL,
-        webhookKey: null,
-        maxRetries: 0,
-        ...(opts.fetch ? { fetch: opts.fetch } : {}),
-      });
-    })();
-    client.catch(() => client = undefined);
+    if (!client) {
+      client = (async () => {
+        const { default: Sdk } = await import("@anthropic-ai/sdk");
+        return new Sdk({
+          apiKey: cfg.apiKey ?? null,
+          baseURL,
+          webhookKey: null,
+          maxRetries: 0,
+          ...(opts.fetch ? { fetch: opts.fetch } : {}),
+        });
+      })();
+      // A failed import is tried again on the next call.
+      client.catch(() => client = undefined);
+    }
     return client;
   };
 
@@ -115,7 +121,7 @@ export function anthropicProvider(
         req.signal.removeEventListener("abort", onAbort);
       }
     } catch (e) {
-      throw _mapError(id, e, req.signal, baseURL, cfg.apiKey);
+      throw _mapError(e, { id, signal: req.signal, baseURL, apiKey: cfg.apiKey });
     }
   };
 
@@ -127,13 +133,17 @@ export function anthropicProvider(
       const emit = (e: StreamEvent) => {
         if (live) onEvent(e);
       };
-      return _raceAbort(req.signal, id, () => run(req, emit), () => live = false);
+      return _raceAbort(req.signal, {
+        provider: id,
+        work: () => run(req, emit),
+        onSettle: () => live = false,
+      });
     },
   };
 }
 
-/** Map a request to Messages API params (exported for tests). */
-export function _anthropicParams(req: ProviderRequest): MessageCreateParamsStreaming {
+/** Map a request to Messages API params. */
+function _anthropicParams(req: ProviderRequest): MessageCreateParamsStreaming {
   const budget = req.thinkingBudget && req.thinkingBudget > 0 ? req.thinkingBudget : 0;
   const params: MessageCreateParamsStreaming = {
     model: req.model,
@@ -319,12 +329,10 @@ async function _consume(
 }
 
 function _mapError(
-  id: string,
   e: unknown,
-  signal: AbortSignal,
-  baseURL: string,
-  apiKey: string | undefined,
+  ctx: { id: string; signal: AbortSignal; baseURL: string; apiKey: string | undefined },
 ): ProviderError {
+  const { id, signal, baseURL, apiKey } = ctx;
   if (e instanceof ProviderError) return e;
   if (signal.aborted) return _abortedError(id, e);
   const err = (e ?? {}) as {
@@ -352,7 +360,8 @@ function _mapError(
       message: err.apiMessage ?? err.message ?? "",
       headers: err.headers ?? null,
       cause: e,
-    }, apiKey);
+      apiKey,
+    });
   }
   return new ProviderError(
     "network",

@@ -114,9 +114,7 @@ export function _abortedError(provider: string, cause?: unknown): ProviderError 
  */
 export function _raceAbort<T>(
   signal: AbortSignal,
-  provider: string,
-  work: () => Promise<T>,
-  onSettle: () => void,
+  opts: { provider: string; work: () => Promise<T>; onSettle: () => void },
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let done = false;
@@ -124,15 +122,15 @@ export function _raceAbort<T>(
       if (done) return;
       done = true;
       signal.removeEventListener("abort", onAbort);
-      onSettle();
+      opts.onSettle();
       fn();
     };
-    const onAbort = () => settle(() => reject(_abortedError(provider, signal.reason)));
+    const onAbort = () => settle(() => reject(_abortedError(opts.provider, signal.reason)));
     if (signal.aborted) return onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
-    work().then(
+    opts.work().then(
       (v) => settle(() => resolve(v)),
-      (e) => settle(() => reject(signal.aborted ? _abortedError(provider, e) : e)),
+      (e) => settle(() => reject(signal.aborted ? _abortedError(opts.provider, e) : e)),
     );
   });
 }
@@ -181,9 +179,11 @@ export function _httpError(
     message: string;
     headers?: Headers | null;
     cause?: unknown;
+    /** Redacted from the message. */
+    apiKey: string | undefined;
   },
-  apiKey: string | undefined,
 ): ProviderError {
+  const apiKey = info.apiKey;
   const kind = _kindOf(info.status, info.type, info.message);
   const what = _redact(info.message, apiKey) || info.type || "no message";
   const where = info.status ? `${info.status}` : "stream error";
@@ -285,7 +285,11 @@ export function openaiProvider(cfg: ProviderConfig, opts: OpenAIProviderOptions 
       const emit = (e: StreamEvent) => {
         if (live) onEvent(e);
       };
-      return _raceAbort(req.signal, id, () => run(req, emit), () => live = false);
+      return _raceAbort(req.signal, {
+        provider: id,
+        work: () => run(req, emit),
+        onSettle: () => live = false,
+      });
     },
   };
 }
@@ -319,7 +323,7 @@ async function _responseError(
       type = typeof err.code === "string" ? err.code : typeof err.type === "string" ? err.type : "";
     }
   } catch { /* not JSON */ }
-  return _httpError(id, { status: res.status, type, message, headers: res.headers }, apiKey);
+  return _httpError(id, { status: res.status, type, message, headers: res.headers, apiKey });
 }
 
 function _openaiBody(req: ProviderRequest): _Json {
@@ -344,7 +348,7 @@ function _text(content: string | TextContent[]): string {
 }
 
 /** Map the transcript to Chat Completions messages. */
-export function _openaiMessages(req: Pick<ProviderRequest, "system" | "messages">): _Json[] {
+function _openaiMessages(req: Pick<ProviderRequest, "system" | "messages">): _Json[] {
   const out: _Json[] = [];
   if (req.system) out.push({ role: "system", content: req.system });
   const paired = _pairedToolIds(req.messages);
@@ -418,7 +422,7 @@ async function _readStream(
       const type = typeof e === "string"
         ? ""
         : String(e.code && typeof e.code === "string" ? e.code : e.type ?? "");
-      throw _httpError(id, { type, message }, apiKey);
+      throw _httpError(id, { type, message, apiKey });
     }
     if (typeof j.model === "string") model = j.model;
     const u = j.usage as _Json | null | undefined;

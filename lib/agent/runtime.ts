@@ -40,6 +40,7 @@ import {
   THINKING_BUDGETS,
 } from "./models.ts";
 import type { ToolRegistry } from "./tools.ts";
+import { invalidToolArguments } from "./openai.ts";
 import { sessionRow } from "./rows.ts";
 
 /** Chat deltas go out at most this often per run; the last is flushed before `final`. */
@@ -69,6 +70,8 @@ export interface RunOutcome {
   runId: string;
   sessionKey: string;
   agentId: string;
+  /** The transcript the run wrote to. */
+  sessionId?: string;
   status: "ok" | "error" | "aborted" | "timeout";
   /** The final reply's text. */
   text: string;
@@ -415,6 +418,7 @@ export class AgentRuntime {
         },
       });
       entry = r.entry;
+      outcome.sessionId = entry.sessionId;
     } catch (e) {
       this.#d.log.error("could not start run", { runId: req.runId, error: e });
       outcome.status = "error";
@@ -517,7 +521,7 @@ export class AgentRuntime {
               agentEvent("thinking", { text: thinking, delta: ev.delta }, true);
             } else {
               agentEvent("tool", {
-                phase: "call",
+                phase: "start",
                 name: ev.call.name,
                 toolCallId: ev.call.id,
                 args: ev.call.arguments,
@@ -558,12 +562,15 @@ export class AgentRuntime {
         context.push(last);
         const results: ToolResultMessage[] = [];
         for (const call of calls) {
-          const out = await this.#d.tools.run(call.name, call.arguments, {
-            sessionKey: req.sessionKey,
-            agentId,
-            runId: req.runId,
-            signal: run.controller.signal,
-          });
+          const bad = invalidToolArguments(call);
+          const out = bad
+            ? { text: `invalid arguments for ${call.name}: ${bad.error}`, isError: true }
+            : await this.#d.tools.run(call.name, call.arguments, {
+              sessionKey: req.sessionKey,
+              agentId,
+              runId: req.runId,
+              signal: run.controller.signal,
+            });
           const tr: ToolResultMessage = {
             role: "toolResult",
             toolCallId: call.id,
@@ -600,7 +607,13 @@ export class AgentRuntime {
         usage: last.usage,
         stopReason: last.stopReason,
       });
-      agentEvent("lifecycle", { phase: "end", startedAt, endedAt: Date.now() });
+      agentEvent("lifecycle", {
+        phase: "end",
+        startedAt,
+        endedAt: Date.now(),
+        stopReason: last.stopReason,
+        executionSettled: true,
+      });
     } catch (e) {
       if (flushTimer !== undefined) clearTimeout(flushTimer);
       const reason = run.abortReason;
@@ -618,7 +631,14 @@ export class AgentRuntime {
           ...(last ? { message: last } : {}),
           stopReason: "aborted",
         });
-        agentEvent("lifecycle", { phase: "end", aborted: true, startedAt, endedAt: Date.now() });
+        agentEvent("lifecycle", {
+          phase: "end",
+          aborted: true,
+          stopReason: "aborted",
+          startedAt,
+          endedAt: Date.now(),
+          executionSettled: true,
+        });
       } else {
         const err = reason === "timeout"
           ? new ProviderError(
@@ -646,6 +666,7 @@ export class AgentRuntime {
           error: err.message,
           startedAt,
           endedAt: Date.now(),
+          executionSettled: true,
         });
       }
     } finally {

@@ -28,7 +28,8 @@ export interface CallOptions {
   timeout?: string | undefined;
 }
 
-interface Target {
+/** Where the CLI connects, and with which secret. */
+export interface Target {
   url: string;
   token: string | undefined;
   password: string | undefined;
@@ -85,8 +86,12 @@ function isLoopbackUrl(url: string): boolean {
   }
 }
 
-function parseTimeout(text: string | undefined): number {
-  if (text === undefined) return 30_000;
+/**
+ * `--timeout` in milliseconds, `fallback` when absent.
+ * @throws {UsageError} when it is not a positive number.
+ */
+export function parseTimeout(text: string | undefined, fallback = 30_000): number {
+  if (text === undefined) return fallback;
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) {
     throw new UsageError(`--timeout: expected milliseconds, got '${text}'`);
@@ -125,19 +130,33 @@ function explainConnect(e: unknown, t: Target): string {
   return `cannot connect to ${t.url}: ${(e as Error).message}`;
 }
 
+/** An open CLI connection: the client, where it goes, and the request timeout. */
+export interface Connection {
+  client: GatewayClient;
+  target: Target;
+  timeoutMs: number;
+}
+
+/** Options of {@link connectClient}. */
+export interface ConnectOptions {
+  /** The default request timeout when `--timeout` is absent. @default {30000} */
+  defaultTimeoutMs?: number;
+}
+
 /**
- * Connect, call `method`, print, close. Returns the exit code:
- * 0 ok, 1 error response, 3 cannot connect.
+ * Resolve the target (flags, env, local state dir) and connect as the CLI.
+ * On failure prints why (and the JSON error with `--json`) and returns
+ * {@link Exit.CONNECT}; the caller closes the client of a {@link Connection}.
+ *
+ * @throws {UsageError} for a bad `--timeout`.
  */
-export async function callOnce(
-  method: string,
-  params: unknown,
+export async function connectClient(
   o: CallOptions,
-  print: (result: unknown) => void,
-): Promise<number> {
-  const timeoutMs = parseTimeout(o.timeout);
+  opts: ConnectOptions = {},
+): Promise<Connection | number> {
+  const timeoutMs = parseTimeout(o.timeout, opts.defaultTimeoutMs);
   const t = await resolveTarget(o);
-  const opts: ConstructorParameters<typeof GatewayClient>[0] = {
+  const init: ConstructorParameters<typeof GatewayClient>[0] = {
     url: t.url,
     client: { id: "cli", mode: "cli", version: `gw-${VERSION}` },
     scopes: [...DEFAULT_OPERATOR_SCOPES],
@@ -145,9 +164,9 @@ export async function callOnce(
     connectTimeoutMs: Math.min(timeoutMs, 10_000),
     requestTimeoutMs: timeoutMs,
   };
-  if (t.token) opts.token = t.token;
-  if (t.password) opts.password = t.password;
-  const client = new GatewayClient(opts);
+  if (t.token) init.token = t.token;
+  if (t.password) init.password = t.password;
+  const client = new GatewayClient(init);
   try {
     await client.connect();
   } catch (e) {
@@ -163,55 +182,93 @@ export async function callOnce(
     console.error(`${red("gw:")} ${explainConnect(e, t)}`);
     return Exit.CONNECT;
   }
+  return { client, target: t, timeoutMs };
+}
+
+/**
+ * Report a failed request the CLI way and return its exit code: an error
+ * response is 1 (code and message on stderr, the error as JSON on stdout
+ * with `--json`), a timeout 1, a lost connection 3.
+ */
+export function reportRequestError(
+  e: unknown,
+  method: string,
+  conn: Pick<Connection, "target" | "timeoutMs">,
+  json?: boolean,
+): number {
+  if (e instanceof GatewayRequestError) {
+    if (json) {
+      console.log(JSON.stringify(
+        {
+          ok: false,
+          error: {
+            type: "gateway_request_error",
+            code: e.code,
+            message: e.message,
+            details: e.details,
+            retryable: e.retryable,
+          },
+        },
+        null,
+        2,
+      ));
+    }
+    console.error(`${red("error")} ${bold(e.code)}: ${requestErrorMessage(e, method)}`);
+    const d = e.details as { code?: string; missingScope?: string } | undefined;
+    if (d?.code === "MISSING_SCOPE") {
+      console.error(
+        dim(
+          `  this connection lacks ${d.missingScope}; scopes come from the trusted CLI path on the gateway's machine, or a paired device`,
+        ),
+      );
+    }
+    return Exit.ERROR;
+  }
+  if (e instanceof GatewayTimeoutError) {
+    console.error(
+      `${red("gw:")} ${method} got no answer within ${conn.timeoutMs} ms from ${conn.target.url}`,
+    );
+    return Exit.ERROR;
+  }
+  console.error(
+    `${red("gw:")} lost the connection to ${conn.target.url} during ${method}: ${
+      (e as Error).message
+    }`,
+  );
+  return Exit.CONNECT;
+}
+
+/** The message of an error response without the `<method> failed: ` prefix and code suffix. */
+export function requestErrorMessage(e: GatewayRequestError, method: string): string {
+  return e.message.replace(
+    new RegExp(`^${method.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} failed: `),
+    "",
+  ).replace(/ \([A-Z_]+\)$/, "");
+}
+
+/**
+ * Connect, call `method`, print, close. Returns the exit code:
+ * 0 ok, 1 error response, 3 cannot connect.
+ */
+export async function callOnce(
+  method: string,
+  params: unknown,
+  o: CallOptions,
+  print: (result: unknown) => void,
+): Promise<number> {
+  const conn = await connectClient(o);
+  if (typeof conn === "number") return conn;
   try {
-    const result = await client.request(method, params as never, { timeoutMs });
+    const result = await conn.client.request(method, params as never, {
+      timeoutMs: conn.timeoutMs,
+    });
     if (o.json) console.log(JSON.stringify(result, null, 2));
     else print(result);
     return Exit.OK;
   } catch (e) {
-    if (e instanceof GatewayRequestError) {
-      if (o.json) {
-        console.log(JSON.stringify(
-          {
-            ok: false,
-            error: {
-              type: "gateway_request_error",
-              code: e.code,
-              message: e.message,
-              details: e.details,
-              retryable: e.retryable,
-            },
-          },
-          null,
-          2,
-        ));
-      }
-      const msg = e.message.replace(
-        new RegExp(`^${method.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} failed: `),
-        "",
-      )
-        .replace(/ \([A-Z_]+\)$/, "");
-      console.error(`${red("error")} ${bold(e.code)}: ${msg}`);
-      const d = e.details as { code?: string; missingScope?: string } | undefined;
-      if (d?.code === "MISSING_SCOPE") {
-        console.error(
-          dim(
-            `  this connection lacks ${d.missingScope}; scopes come from the trusted CLI path on the gateway's machine, or a paired device`,
-          ),
-        );
-      }
-      return Exit.ERROR;
-    }
-    if (e instanceof GatewayTimeoutError) {
-      console.error(`${red("gw:")} ${method} got no answer within ${timeoutMs} ms from ${t.url}`);
-      return Exit.ERROR;
-    }
-    console.error(
-      `${red("gw:")} lost the connection to ${t.url} during ${method}: ${(e as Error).message}`,
-    );
-    return Exit.CONNECT;
+    return reportRequestError(e, method, conn, o.json);
   } finally {
-    await client.close().catch(() => {});
+    await conn.client.close().catch(() => {});
   }
 }
 

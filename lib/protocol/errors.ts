@@ -16,6 +16,8 @@ export interface GatewayErrorOptions {
   retryAfterMs?: number;
   /** The underlying error, kept for logs, never sent. */
   cause?: unknown;
+  /** A payload sent beside the error (the `agent` final reply of a failed run). */
+  payload?: unknown;
 }
 
 /**
@@ -35,6 +37,8 @@ export class GatewayError extends Error {
   readonly retryable: boolean | undefined;
   /** Suggested wait before retrying. */
   readonly retryAfterMs: number | undefined;
+  /** Sent as the response's `payload` beside the error. */
+  readonly payload: unknown;
 
   /** Create an error with a protocol `code` and a readable `message`. */
   constructor(code: string, message: string, options: GatewayErrorOptions = {}) {
@@ -44,6 +48,7 @@ export class GatewayError extends Error {
     this.details = options.details;
     this.retryable = options.retryable;
     this.retryAfterMs = options.retryAfterMs;
+    this.payload = options.payload;
   }
 
   /** The wire shape of this error. */

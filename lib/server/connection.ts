@@ -97,6 +97,10 @@ export function closeReason(text: string): string {
 }
 
 /** An error response frame as JSON text. */
-export function errorFrame(id: string, error: ErrorShape): string {
-  return JSON.stringify({ type: "res", id, ok: false, error });
+export function errorFrame(id: string, error: ErrorShape, payload?: unknown): string {
+  return JSON.stringify(
+    payload === undefined
+      ? { type: "res", id, ok: false, error }
+      : { type: "res", id, ok: false, payload, error },
+  );
 }

@@ -866,8 +866,11 @@ export class Gateway implements GatewayContext {
   #answer(conn: Conn, id: string, method: string, result: unknown, error: unknown): void {
     if (error !== undefined) {
       let shape: ErrorShape;
-      if (error instanceof GatewayError) shape = error.toShape();
-      else {
+      let payload: unknown;
+      if (error instanceof GatewayError) {
+        shape = error.toShape();
+        payload = error.payload;
+      } else {
         this.log.error("method failed", { method, error });
         shape = {
           code: ErrorCode.UNAVAILABLE,
@@ -875,7 +878,7 @@ export class Gateway implements GatewayContext {
           retryable: true,
         };
       }
-      this.#send(conn, errorFrame(id, shape));
+      this.#send(conn, errorFrame(id, shape, payload));
       return;
     }
     const idJson = JSON.stringify(id);
