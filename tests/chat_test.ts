@@ -28,7 +28,11 @@ Deno.test("chat.send streams deltas then final, and history keeps both messages"
   await using env = await setup();
   env.fake.script({ blocks: [{ type: "text", text: ["Hel", "lo ", "there"] }], delayMs: 30 });
   const c = await connected(env.t.url);
-  const ack = await ok(c, "chat.send", { sessionKey: "main", message: "hi", idempotencyKey: "run-1" });
+  const ack = await ok(c, "chat.send", {
+    sessionKey: "main",
+    message: "hi",
+    idempotencyKey: "run-1",
+  });
   assert.deepEqual(ack, { runId: "run-1", status: "started" });
   const final = await c.next((f) => f.event === "chat" && f.payload.state === "final", 5000);
   assert.equal(final.payload.message.content[0].text, "Hello there");

@@ -21,8 +21,13 @@ import {
   type StreamEvent,
   type ToolCall,
 } from "../lib/agent/types.ts";
-import { type FakeEnd, type FakeRequest, startFakeAnthropic } from "./_fake_anthropic.ts";
-import { startFakeOpenAI } from "./_fake_openai.ts";
+import {
+  type AnthropicScript,
+  type FakeEnd,
+  type FakeRequest,
+  startFakeAnthropic,
+} from "./_fake_anthropic.ts";
+import { type OpenAIScript, startFakeOpenAI } from "./_fake_openai.ts";
 
 const A_KEY = "sk-ant-test-0123456789abcdef";
 const O_KEY = "sk-openai-test-fedcba9876543210";
@@ -356,8 +361,8 @@ Deno.test("anthropic usage sums message_start and message_delta", async () => {
 Deno.test("anthropic errors map to provider error kinds", async (t) => {
   await using fake = await startFakeAnthropic({ apiKey: A_KEY });
   const p = anthropicAt(fake.url);
-  const fail = (s: Parameters<typeof fake.script>[0], kind: ProviderErrorKind) => {
-    fake.script(s as never);
+  const fail = (s: AnthropicScript, kind: ProviderErrorKind) => {
+    fake.script(s);
     return rejects(p.stream(req(), () => {}), kind);
   };
 
@@ -694,8 +699,8 @@ Deno.test("openai usage comes from the final chunk, cached tokens as cacheRead",
 Deno.test("openai errors map to provider error kinds", async (t) => {
   await using fake = await startFakeOpenAI({ apiKey: O_KEY });
   const p = openaiAt(fake.url, O_KEY);
-  const fail = (s: Parameters<typeof fake.script>[0], kind: ProviderErrorKind) => {
-    fake.script(s as never);
+  const fail = (s: OpenAIScript, kind: ProviderErrorKind) => {
+    fake.script(s);
     return rejects(p.stream(req(), () => {}), kind);
   };
 
