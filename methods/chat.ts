@@ -124,6 +124,8 @@ export const chatSend = defineMethod({
     const key = canonicalSessionKey(p.sessionKey, ctx);
     checkAgent(ctx, key);
     const runId = p.idempotencyKey;
+    const ended = ctx.agent.outcome(runId);
+    if (ended) return { runId, status: ended.status === "ok" ? "ok" : ended.status, cached: true };
     if (ctx.agent.isRunning(runId)) return { runId, status: "in_flight" };
     const prior = await ctx.store.idempotency.get<RunOutcome>("chat", runId);
     if (prior) {

@@ -98,6 +98,8 @@ export interface FakeRequest {
   state: "open" | FakeEnd;
   /** Resolves when the response ended. */
   ended: Promise<FakeEnd>;
+  /** `performance.now()` when each `text_delta` event was written (benchmarks compare it). */
+  textDeltaTimes: number[];
 }
 
 /** How a response ended. */
@@ -191,8 +193,13 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions = {}): Promi
     }
 
     return sse(async (w) => {
-      const ev = (type: string, data: unknown) =>
-        w.send(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+      const ev = (type: string, data: unknown) => {
+        const sent = w.send(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+        if ((data as { delta?: { type?: string } }).delta?.type === "text_delta") {
+          rec.textDeltaTimes.push(performance.now());
+        }
+        return sent;
+      };
       if (
         !await ev("message_start", {
           type: "message_start",
@@ -358,6 +365,7 @@ export async function _startFakeCore(
         body,
         state: "open",
         ended: new Promise((r) => end = r),
+        textDeltaTimes: [],
       };
       const finish = (s: FakeEnd) => {
         if (rec.state !== "open") return;

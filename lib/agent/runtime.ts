@@ -155,7 +155,31 @@ export class AgentRuntime {
   async recover(): Promise<number> {
     const s = this.#d.store.sessions;
     let n = 0;
+    // A retry of an interrupted run gets this outcome, not "in flight" forever.
+    const interrupted = async (runId: string, sessionKey: string, source: string | undefined) => {
+      if (source !== "chat" && source !== "agent") return;
+      const rec = await this.#d.store.idempotency.get(source, runId);
+      if (rec?.state !== "started") return;
+      const now = Date.now();
+      const outcome: RunOutcome = {
+        runId,
+        sessionKey,
+        agentId: this.agentIdOf(sessionKey),
+        status: "error",
+        text: "",
+        usage: ZERO_USAGE(),
+        error: {
+          code: "UNAVAILABLE",
+          kind: "interrupted",
+          message: "the gateway stopped before this run finished",
+        },
+        startedAt: now,
+        endedAt: now,
+      };
+      await this.#d.store.idempotency.finish(source, runId, outcome, runId);
+    };
     for (const m of await s.runMarkers()) {
+      await interrupted(m.runId, m.sessionKey, m.source);
       const note = custom(
         "run-interrupted",
         "This turn was interrupted before it finished: the gateway stopped.",
@@ -172,6 +196,7 @@ export class AgentRuntime {
       n++;
     }
     for (const p of await s.pending()) {
+      await interrupted(p.runId, p.sessionKey, p.source);
       const entry = await s.get(p.sessionKey);
       if (!entry) {
         await s.dropPending(p);
@@ -394,8 +419,9 @@ export class AgentRuntime {
         custom("run-aborted", "This message was aborted before its turn started."),
       ], { extra: (op) => op.delete(s.pendingKey(run.pending)) }).catch(() => {});
       outcome.status = "aborted";
+      this.#end(run, outcome);
       chatEvent({ state: "aborted" });
-      return this.#end(run, outcome);
+      return;
     }
 
     let entry: SessionEntry;
@@ -414,6 +440,7 @@ export class AgentRuntime {
             sessionKey: req.sessionKey,
             sessionId: e.sessionId,
             startedAt,
+            source: req.source,
           });
         },
       });
@@ -427,8 +454,9 @@ export class AgentRuntime {
         message: `could not start the run: ${errText(e)}`,
         kind: "unknown",
       };
+      this.#end(run, outcome);
       chatEvent({ state: "error", errorMessage: outcome.error.message, errorKind: "unknown" });
-      return this.#end(run, outcome);
+      return;
     }
     this.#sessionsChanged(entry, "run-started");
     agentEvent("lifecycle", { phase: "start", startedAt });
@@ -474,6 +502,8 @@ export class AgentRuntime {
 
     let model: ResolvedModel | undefined;
     let last: AssistantMessage | undefined;
+    /** The run's last events, sent once the outcome is recorded. */
+    const terminal: (() => void)[] = [];
     try {
       const agent = cfg.agents.list.find((a) => a.id === agentId);
       const ref = req.model ?? entry.model ?? agent?.model ?? cfg.agents.defaults.model ??
@@ -598,22 +628,27 @@ export class AgentRuntime {
           );
         }
       }
-      outcome.text = messageText(last);
-      outcome.message = last;
+      const reply = last;
+      outcome.text = messageText(reply);
+      outcome.message = reply;
       flush();
-      chatEvent({
-        state: "final",
-        message: last,
-        usage: last.usage,
-        stopReason: last.stopReason,
-      });
-      agentEvent("lifecycle", {
-        phase: "end",
-        startedAt,
-        endedAt: Date.now(),
-        stopReason: last.stopReason,
-        executionSettled: true,
-      });
+      terminal.push(() =>
+        chatEvent({
+          state: "final",
+          message: reply,
+          usage: reply.usage,
+          stopReason: reply.stopReason,
+        })
+      );
+      terminal.push(() =>
+        agentEvent("lifecycle", {
+          phase: "end",
+          startedAt,
+          endedAt: Date.now(),
+          stopReason: reply.stopReason,
+          executionSettled: true,
+        })
+      );
     } catch (e) {
       if (flushTimer !== undefined) clearTimeout(flushTimer);
       const reason = run.abortReason;
@@ -626,19 +661,23 @@ export class AgentRuntime {
             custom("run-interrupted", "This turn was interrupted: the gateway shut down."),
           ]).catch(() => {});
         }
-        chatEvent({
-          state: "aborted",
-          ...(last ? { message: last } : {}),
-          stopReason: "aborted",
-        });
-        agentEvent("lifecycle", {
-          phase: "end",
-          aborted: true,
-          stopReason: "aborted",
-          startedAt,
-          endedAt: Date.now(),
-          executionSettled: true,
-        });
+        terminal.push(() =>
+          chatEvent({
+            state: "aborted",
+            ...(last ? { message: last } : {}),
+            stopReason: "aborted",
+          })
+        );
+        terminal.push(() =>
+          agentEvent("lifecycle", {
+            phase: "end",
+            aborted: true,
+            stopReason: "aborted",
+            startedAt,
+            endedAt: Date.now(),
+            executionSettled: true,
+          })
+        );
       } else {
         const err = reason === "timeout"
           ? new ProviderError(
@@ -656,18 +695,22 @@ export class AgentRuntime {
         await s.append(req.sessionKey, [
           custom("run-failed", `This turn ended without a reply: ${err.message}`),
         ]).catch(() => {});
-        chatEvent({
-          state: "error",
-          errorMessage: err.message,
-          errorKind: errorKindOf(err),
-        });
-        agentEvent("lifecycle", {
-          phase: "error",
-          error: err.message,
-          startedAt,
-          endedAt: Date.now(),
-          executionSettled: true,
-        });
+        terminal.push(() =>
+          chatEvent({
+            state: "error",
+            errorMessage: err.message,
+            errorKind: errorKindOf(err),
+          })
+        );
+        terminal.push(() =>
+          agentEvent("lifecycle", {
+            phase: "error",
+            error: err.message,
+            startedAt,
+            endedAt: Date.now(),
+            executionSettled: true,
+          })
+        );
       }
     } finally {
       clearTimeout(timer);
@@ -683,8 +726,10 @@ export class AgentRuntime {
       return e;
     }).catch(() => null);
     await s.endRun(req.runId).catch(() => {});
-    if (after) this.#sessionsChanged(after, "run-ended");
+    // The run is over for callers (retries get the cached outcome) before clients hear it ended.
     this.#end(run, outcome);
+    for (const f of terminal) f();
+    if (after) this.#sessionsChanged(after, "run-ended");
   }
 
   #assistant(

@@ -434,6 +434,247 @@ export interface MethodMap {
     params: { agentId?: string; sessionKey?: string } | undefined;
     result: AgentIdentity;
   };
+  agent: {
+    params: {
+      message: string;
+      idempotencyKey: string;
+      sessionKey?: string;
+      agentId?: string;
+      thinking?: ThinkingLevel;
+      model?: string;
+      /** Seconds. */
+      timeout?: number;
+      extraSystemPrompt?: string;
+    };
+    /** The final reply (use `requestFinal`); the first reply is `{status: "accepted"}`. */
+    result: AgentFinal;
+  };
+  "agent.wait": {
+    params: { runId: string; timeoutMs?: number };
+    result: {
+      runId: string;
+      status: "ok" | "error" | "timeout";
+      startedAt?: number;
+      endedAt?: number;
+      stopReason?: string;
+      error?: string;
+    };
+  };
+  "chat.send": {
+    params: {
+      sessionKey: string;
+      message: string;
+      idempotencyKey: string;
+      thinking?: ThinkingLevel;
+      timeoutMs?: number;
+    };
+    result: {
+      runId: string;
+      status: "started" | "in_flight" | "ok" | "error" | "aborted" | "timeout";
+      cached?: boolean;
+    };
+  };
+  "chat.history": {
+    params: { sessionKey: string; limit?: number; before?: number; maxBytes?: number };
+    result: {
+      sessionKey: string;
+      sessionId?: string;
+      messages: ChatMessage[];
+      hasMore: boolean;
+      /** Pass as `before` for the previous page. */
+      before?: number;
+      totalMessages: number;
+      pendingInputs: {
+        items: { runId: string; message: string; acceptedAt: number }[];
+        total: number;
+      };
+      thinkingLevel?: ThinkingLevel;
+      hasActiveRun?: boolean;
+      activeRunIds?: string[];
+    };
+  };
+  "chat.abort": {
+    params: { sessionKey: string; runId?: string };
+    result: { ok: true; aborted: boolean; runIds: string[] };
+  };
+  send: {
+    params: {
+      to: string;
+      message: string;
+      idempotencyKey: string;
+      channel?: string;
+      accountId?: string;
+      replyTo?: string;
+    };
+    result: { ok: true; messageId: string; channel: string; to: string; cached?: boolean };
+  };
+  "sessions.list": {
+    params: {
+      limit?: number;
+      offset?: number;
+      activeMinutes?: number;
+      search?: string;
+      label?: string;
+      agentId?: string;
+      includeDerivedTitles?: boolean;
+      includeLastMessage?: boolean;
+    } | undefined;
+    result: {
+      ts: number;
+      count: number;
+      totalCount: number;
+      hasMore: boolean;
+      nextOffset: number | null;
+      sessions: SessionRow[];
+      defaults: { modelProvider: string; model: string; thinkingDefault: ThinkingLevel };
+    };
+  };
+  "sessions.preview": {
+    params: { keys: string[]; limit?: number; maxChars?: number };
+    result: {
+      ts: number;
+      previews: {
+        key: string;
+        status: "ok" | "empty" | "missing";
+        items: { role: string; text: string; timestamp: number }[];
+      }[];
+    };
+  };
+  "sessions.patch": {
+    params: {
+      key: string;
+      label?: string | null;
+      model?: string | null;
+      thinkingLevel?: ThinkingLevel | null;
+      verboseLevel?: "off" | "on" | null;
+      responseUsage?: "off" | "tokens" | "full" | null;
+    };
+    result: { ok: true; key: string; entry: SessionRow };
+  };
+  "sessions.reset": {
+    params: { key: string; reason?: string };
+    result: { ok: true; key: string; entry: SessionRow };
+  };
+  "sessions.delete": {
+    params: { key: string; deleteTranscript?: boolean };
+    result: { ok: true; key: string; deleted: boolean };
+  };
+  "sessions.compact": {
+    params: { key: string; maxLines?: number };
+    result: { ok: true; key: string; compacted: boolean; summarized: number; kept: number };
+  };
+  "usage.status": {
+    params: Record<string, never> | undefined;
+    result: { updatedAt: number; providers: unknown[] };
+  };
+  "usage.cost": { params: { days?: number } | undefined; result: UsageCostResult };
+}
+
+/** Thinking levels. */
+export type ThinkingLevel = "off" | "minimal" | "low" | "medium" | "high" | "xhigh";
+
+/** A transcript message as `chat.history` returns it (pi-ai's message shape, plus gw notes). */
+export type ChatMessage = {
+  role: "user" | "assistant" | "toolResult" | "custom";
+  content: string | Record<string, unknown>[];
+  timestamp: number;
+  __openclaw?: { seq: number };
+} & Record<string, unknown>;
+
+/** A session as `sessions.list` and `sessions.changed` show it. */
+export interface SessionRow {
+  key: string;
+  sessionId: string;
+  agentId: string;
+  kind: "direct" | "group" | "channel";
+  displayName: string;
+  label?: string;
+  derivedTitle?: string;
+  lastMessagePreview?: string;
+  createdAt: number;
+  updatedAt: number;
+  model?: string;
+  modelProvider?: string;
+  thinkingLevel?: ThinkingLevel;
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  costUsd: number;
+  messageCount: number;
+  compactionCount: number;
+  status?: string;
+  hasActiveRun: boolean;
+}
+
+/** `agent`'s final reply. */
+export interface AgentFinal {
+  runId: string;
+  sessionKey: string;
+  agentId: string;
+  status: "ok" | "error" | "timeout";
+  summary: "completed" | "failed" | "aborted" | string;
+  result: {
+    payloads: { text: string; mediaUrl: null }[];
+    meta: Record<string, unknown>;
+  };
+  startedAt: number;
+  endedAt: number;
+  cached?: boolean;
+}
+
+/** Token and cost totals (USD). */
+export interface UsageTotals {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  totalTokens: number;
+  totalCost: number;
+  inputCost: number;
+  outputCost: number;
+  cacheReadCost: number;
+  cacheWriteCost: number;
+  missingCostEntries: number;
+}
+
+/** `usage.cost`'s result. */
+export interface UsageCostResult {
+  updatedAt: number;
+  days: number;
+  daily: (UsageTotals & { date: string })[];
+  totals: UsageTotals;
+  byModel: (UsageTotals & { model: string })[];
+  byAgent: (UsageTotals & { agentId: string })[];
+  bySession: Record<string, unknown>[];
+}
+
+/** The `chat` event. */
+export interface ChatEvent {
+  runId: string;
+  sessionKey: string;
+  agentId?: string;
+  seq: number;
+  state: "delta" | "final" | "aborted" | "error";
+  /** For deltas the assistant text so far; for final the whole message. */
+  message?: ChatMessage;
+  /** Text added since the previous delta (whole text with `replace`). */
+  deltaText?: string;
+  replace?: boolean;
+  usage?: Record<string, unknown>;
+  stopReason?: string;
+  errorMessage?: string;
+  errorKind?: "refusal" | "timeout" | "rate_limit" | "context_length" | "unknown";
+}
+
+/** The `agent` event. */
+export interface AgentEvent {
+  runId: string;
+  sessionKey?: string;
+  agentId?: string;
+  seq: number;
+  stream: "lifecycle" | "assistant" | "thinking" | "tool" | string;
+  ts: number;
+  data: Record<string, unknown>;
 }
 
 /** A method gw implements. */

@@ -88,6 +88,8 @@ export interface RunMarker {
   sessionKey: string;
   sessionId: string;
   startedAt: number;
+  /** Who asked (chat, agent, ...): whose idempotency record recovery closes. */
+  source?: string;
 }
 
 /** The session changed under us (another process); the caller retries. */
