@@ -4,6 +4,9 @@
  *   gw start [--port P] [--bind ADDR] [--state-dir DIR] [--token T | --password P]
  *   gw call <method> [params-json] [--url URL] [--token T] [--password P] [--json] [--timeout MS]
  *   gw health | gw status     summaries of the same calls
+ *   gw chat [--session KEY] [--thinking L]           a REPL on a session
+ *   gw agent "message" [--session KEY] [--model M] [--json]   one turn
+ *   gw sessions [list|show KEY|reset KEY|delete KEY] [--json]
  *   gw version | gw help
  *
  * Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.
@@ -21,9 +24,19 @@ Usage:
   gw call    <method> [params-json] [--url URL] [--token T] [--password P] [--json] [--timeout MS]
   gw health  [--url URL] [--token T] [--json]
   gw status  [--url URL] [--token T] [--json]
+  gw chat    [--session KEY] [--thinking LEVEL]
+             a REPL on a session (default main): /new /history /quit; Ctrl-C aborts a
+             reply, Ctrl-D quits; off a terminal, each stdin line is one turn
+  gw agent   "message" [--session KEY] [--thinking LEVEL] [--model M] [--json] [--timeout MS]
+             one turn; prints the reply
+  gw sessions [list] [--search Q] [--limit N] [--json]
+  gw sessions show KEY [--limit N] [--json]
+  gw sessions reset KEY | delete KEY [--keep-transcript]
   gw version
   gw help    [--json]        list the gateway's methods
 
+Client commands also take --url URL, --token T | --password P and --state-dir DIR.
+Thinking levels: off, minimal, low, medium, high, xhigh.
 Environment: GW_PORT, GW_BIND, GW_STATE_DIR, GW_TOKEN, GW_PASSWORD.
 State (config gw.json, token, gw.kv, logs/) lives in ~/.gw unless --state-dir says otherwise.
 Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.`;
@@ -37,9 +50,37 @@ const OPTIONS = {
   url: { type: "string" },
   json: { type: "boolean" },
   timeout: { type: "string" },
+  session: { type: "string" },
+  thinking: { type: "string" },
+  model: { type: "string" },
+  search: { type: "string" },
+  limit: { type: "string" },
+  "keep-transcript": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
+
+/** Connection flags every client command takes. */
+const CLIENT_FLAGS = ["url", "token", "password", "state-dir", "timeout"];
+
+/** The flags each newer command accepts; a flag meant for another command is a usage error. */
+const COMMAND_FLAGS: Record<string, string[]> = {
+  chat: [...CLIENT_FLAGS, "session", "thinking"],
+  agent: [...CLIENT_FLAGS, "session", "thinking", "model", "json"],
+  sessions: [...CLIENT_FLAGS, "json", "search", "limit", "keep-transcript"],
+};
+
+/** The first flag given that `command` does not take, or null. */
+function strayFlag(command: string, values: Record<string, unknown>): string | null {
+  const allowed = COMMAND_FLAGS[command];
+  if (!allowed) {
+    const own = new Set(Object.values(COMMAND_FLAGS).flat());
+    for (const f of CLIENT_FLAGS.concat("json")) own.delete(f);
+    const stray = Object.keys(values).find((k) => own.has(k));
+    return stray ?? null;
+  }
+  return Object.keys(values).find((k) => k !== "help" && !allowed.includes(k)) ?? null;
+}
 
 function usage(message: string): number {
   console.error(`${red("gw:")} ${message}\n${dim("run 'gw help' for usage")}`);
@@ -67,6 +108,17 @@ async function help(json: boolean): Promise<number> {
   return 0;
 }
 
+/** Run a client command; its usage errors exit 2. */
+async function clientCommand(run: () => Promise<number>): Promise<number> {
+  const { UsageError } = await import("./lib/cli/call.ts");
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof UsageError) return usage(e.message);
+    throw e;
+  }
+}
+
 /** Run the CLI with `args`; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   let parsed;
@@ -79,6 +131,8 @@ export async function main(args: string[]): Promise<number> {
   const [first, ...rest] = positionals;
   const command = v.version && first === undefined ? "version" : first;
   if (v.help && command !== "call") return help(false);
+  const stray = command === undefined ? null : strayFlag(command, v);
+  if (stray) return usage(`${command} does not take --${stray}`);
   const callOpts = {
     url: v.url,
     token: v.token,
@@ -145,6 +199,41 @@ export async function main(args: string[]): Promise<number> {
         if (e instanceof UsageError) return usage(e.message);
         throw e;
       }
+    }
+    case "chat": {
+      if (rest.length) {
+        return usage(
+          `chat takes no arguments, got '${rest.join(" ")}' (type messages at the prompt)`,
+        );
+      }
+      const { runChat } = await import("./lib/cli/chat.ts");
+      return await clientCommand(() =>
+        runChat({ ...callOpts, session: v.session, thinking: v.thinking })
+      );
+    }
+    case "agent": {
+      const message = rest.join(" ");
+      if (!message.trim()) return usage('usage: gw agent "message"');
+      const { runAgent } = await import("./lib/cli/chat.ts");
+      return await clientCommand(() =>
+        runAgent(message, {
+          ...callOpts,
+          session: v.session,
+          thinking: v.thinking,
+          model: v.model,
+        })
+      );
+    }
+    case "sessions": {
+      const { runSessions } = await import("./lib/cli/sessions.ts");
+      return await clientCommand(() =>
+        runSessions(rest, {
+          ...callOpts,
+          search: v.search,
+          limit: v.limit,
+          keepTranscript: v["keep-transcript"],
+        })
+      );
     }
     default:
       return usage(`unknown command '${command}'`);

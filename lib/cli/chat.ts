@@ -9,8 +9,8 @@ import { messageText, preview, THINKING_LEVELS } from "../store/sessions.ts";
 import type { TranscriptMessage } from "../agent/types.ts";
 import {
   type CallOptions,
-  type Connection,
   connectClient,
+  type Connection,
   Exit,
   reportRequestError,
   requestErrorMessage,
@@ -106,9 +106,14 @@ export async function runAgent(message: string, o: AgentOptions): Promise<number
     }) as AgentFinal;
     if (o.json) console.log(JSON.stringify(result, null, 2));
     else {
-      const text = result.result?.payloads?.map((p) => p.text ?? "").join("\n\n") ??
-        result.summary ?? "";
-      console.log(text);
+      const text = (result.result?.payloads ?? []).map((p) => p.text ?? "").filter(Boolean)
+        .join("\n\n");
+      if (text) console.log(text);
+    }
+    // An aborted run answers with what streamed before the abort.
+    if (result.status === "aborted" || result.summary === "aborted") {
+      console.error(dim("the run was aborted"));
+      return interrupted ? 130 : Exit.ERROR;
     }
     return Exit.OK;
   } catch (e) {
@@ -196,8 +201,11 @@ class TtyLines implements LineSource {
   #esc = 0; // 0 none, 1 after ESC, 2 inside CSI/SS3
   #reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
 
-  constructor(prompt: string) {
+  #onCtrlC: () => void;
+
+  constructor(prompt: string, onCtrlC: () => void) {
     this.#prompt = prompt;
+    this.#onCtrlC = onCtrlC;
     Deno.stdin.setRaw(true, { cbreak: true });
     void this.#pump();
   }
@@ -270,7 +278,7 @@ class TtyLines implements LineSource {
         if (!this.#buf) this.#end();
         return;
       case "\x03": // Ctrl-C arriving as a byte (ISIG off): same as the signal
-        Deno.kill(Deno.pid, "SIGINT");
+        this.#onCtrlC();
         return;
     }
     if (ch < " " && ch !== "\t") return;
@@ -433,6 +441,7 @@ interface HistoryMessage {
   content?: unknown;
   timestamp?: number;
   toolName?: string;
+  stopReason?: string;
 }
 
 const ROLE_LABEL: Record<string, string> = {
@@ -450,13 +459,18 @@ class Repl {
   readonly #thinking: string | undefined;
   #turn: Turn | undefined;
   #lost = false;
+  #closing = false;
   failed = false;
 
-  constructor(conn: Connection, session: string, thinking: string | undefined) {
+  constructor(
+    conn: Connection,
+    o: { session: string; thinking: string | undefined; onLost: () => void },
+  ) {
+    const { session, onLost } = o;
     this.#conn = conn;
     this.#client = conn.client;
     this.#session = session;
-    this.#thinking = thinking;
+    this.#thinking = o.thinking;
     this.#client.on("chat", (p) => {
       const t = this.#turn;
       if (t && (p as ChatEvent).runId === t.runId) t.onChat(p as ChatEvent);
@@ -466,10 +480,20 @@ class Repl {
       if (t && (p as AgentEvent).runId === t.runId) t.onAgent(p as AgentEvent);
     });
     this.#client.onState((state) => {
-      if (state !== "closed" || this.#lost) return;
+      if (state !== "closed" || this.#lost || this.#closing) return;
       this.#lost = true;
-      this.#turn?.fail("lost", `gw: lost the connection to ${conn.target.url}`);
+      const message = `gw: lost the connection to ${conn.target.url}`;
+      const t = this.#turn;
+      if (t && !t.ended) t.fail("lost", message);
+      else console.error(red(`\n${message}`));
+      onLost();
     });
+  }
+
+  /** Close the connection on purpose. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    await this.#client.close().catch(() => {});
   }
 
   get lost(): boolean {
@@ -543,7 +567,8 @@ class Repl {
     for (const m of msgs) {
       const label = ROLE_LABEL[m.role ?? ""] ?? m.role ?? "?";
       const text = messageText(m as TranscriptMessage);
-      const who = m.role === "toolResult" && m.toolName ? `${label} ${m.toolName}` : label;
+      const who = (m.role === "toolResult" && m.toolName ? `${label} ${m.toolName}` : label) +
+        (m.stopReason === "aborted" ? " (aborted)" : "");
       console.log(dim(`${who}: ${full ? text : preview(text, 200)}`));
     }
   }
@@ -578,8 +603,12 @@ export async function runChat(o: ChatOptions): Promise<number> {
   const conn = await connectClient(o);
   if (typeof conn === "number") return conn;
   const session = o.session ?? "main";
-  const repl = new Repl(conn, session, o.thinking);
   const quit = deferred<null>();
+  const repl = new Repl(conn, {
+    session,
+    thinking: o.thinking,
+    onLost: () => quit.resolve(null),
+  });
   let lines: LineSource | undefined;
   const onSigint = () => {
     if (repl.running) repl.interrupt();
@@ -591,7 +620,7 @@ export async function runChat(o: ChatOptions): Promise<number> {
       console.log(dim(`gw chat · session ${session} · /new /history /quit · Ctrl-D quits`));
       await repl.history(HISTORY_ON_START, false);
     }
-    lines = tty ? new TtyLines(`${bold(">")} `) : new PipedLines();
+    lines = tty ? new TtyLines(`${bold(">")} `, onSigint) : new PipedLines();
     while (!repl.lost) {
       const line = await Promise.race([lines.next(), quit.promise]);
       if (line === null) break;
@@ -608,6 +637,6 @@ export async function runChat(o: ChatOptions): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
     lines?.close();
-    await conn.client.close().catch(() => {});
+    await repl.close();
   }
 }
