@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { DEFAULT_MODEL } from "../lib/agent/models.ts";
 import { defineMethod, type RawJson } from "../lib/server/method.ts";
 import { heartbeatSettings } from "../lib/heartbeat.ts";
 import type { HeartbeatRecord, PresenceEntry, StatusResult } from "../lib/protocol/types.ts";
@@ -33,6 +34,14 @@ export const status = defineMethod({
     const defaultAgentId = agents[0]?.agentId ?? "main";
     const mem = Deno.memoryUsage();
     const queued = await ctx.store.systemEvents(`agent:${defaultAgentId}:main`);
+    const now = Date.now();
+    const all = (await ctx.store.sessions.list()).sort((a, b) => b.updatedAt - a.updatedAt);
+    const recentOf = (list: typeof all) =>
+      list.slice(0, 10).map((e) => ({
+        key: e.key,
+        updatedAt: e.updatedAt,
+        age: now - e.updatedAt,
+      }));
     return {
       runtimeVersion: ctx.version,
       uptimeMs: ctx.uptimeMs(),
@@ -42,15 +51,18 @@ export const status = defineMethod({
       queuedSystemEvents: queued.map((e) => e.text),
       sessions: {
         paths: [ctx.store.path],
-        count: 0,
-        defaults: { model: cfg.agents.defaults.model ?? null },
-        recent: [],
-        byAgent: agents.map((a) => ({
-          agentId: a.agentId,
-          path: ctx.store.path,
-          count: 0,
-          recent: [],
-        })),
+        count: all.length,
+        defaults: { model: cfg.agents.defaults.model ?? DEFAULT_MODEL },
+        recent: recentOf(all),
+        byAgent: agents.map((a) => {
+          const mine = all.filter((e) => e.agentId === a.agentId);
+          return {
+            agentId: a.agentId,
+            path: ctx.store.path,
+            count: mine.length,
+            recent: recentOf(mine),
+          };
+        }),
       },
       connections: ctx.connectionCounts(),
       eventLoop: ctx.eventLoop(),

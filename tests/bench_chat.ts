@@ -33,8 +33,14 @@ const { values: flags } = parseArgs({
   options: { quick: { type: "boolean" }, "no-write": { type: "boolean" } },
 });
 const P = flags.quick
-  ? { tokens: 60, turns: 20, historyMessages: 2000, historyCalls: 10 }
-  : { tokens: 200, turns: 100, historyMessages: 10_000, historyCalls: 30 };
+  ? {
+    tokens: 60,
+    turns: Number(Deno.env.get("BENCH_TURNS") ?? 20),
+    historyMessages: 2000,
+    historyCalls: 10,
+    extraRounds: Number(Deno.env.get("BENCH_ROUNDS") ?? 2),
+  }
+  : { tokens: 200, turns: 100, historyMessages: 10_000, historyCalls: 30, extraRounds: 5 };
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const log = (s: string) => console.error(`bench:chat: ${s}`);
@@ -48,6 +54,17 @@ function procRead(path: string): string {
 function rssMB(pid: number): number {
   const m = procRead(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+)/);
   return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+}
+
+/** RssAnon / RssFile / RssShmem in MB: where the resident memory is. */
+function rssParts(pid: number): Record<string, number> {
+  const st = procRead(`/proc/${pid}/status`);
+  const out: Record<string, number> = {};
+  for (const k of ["RssAnon", "RssFile", "RssShmem"]) {
+    const m = st.match(new RegExp(`${k}:\\s+(\\d+)`));
+    if (m) out[k] = Math.round(Number(m[1]) / 102.4) / 10;
+  }
+  return out;
 }
 
 function cpuMs(pid: number): number {
@@ -168,6 +185,9 @@ async function main() {
       const words = Array.from({ length: 20 }, (_, i) => `w${i} `);
       fake.script(() => ({ blocks: [{ type: "text", text: words }], delayMs: 10 }));
       const rssBefore = rssMB(gw.pid);
+      const partsBefore = rssParts(gw.pid);
+      const memBefore =
+        (await clients[0]!.request("status", {}) as { processMemory?: unknown }).processMemory;
       let peak = rssBefore;
       const sampler = setInterval(() => peak = Math.max(peak, rssMB(gw.pid)), 50);
       const finals = new Map<string, string>();
@@ -223,7 +243,47 @@ async function main() {
         rssPeakMB: peak,
         rssGrowthMB: Math.round((peak - rssBefore) * 10) / 10,
         rssAfter2sMB: rssMB(gw.pid),
+        partsBefore,
+        partsAfter: rssParts(gw.pid),
+        memBefore,
+        memAfter:
+          (await clients[0]!.request("status", {}) as { processMemory?: unknown }).processMemory,
       };
+      // More rounds on the same sessions: does RSS settle or keep climbing?
+      const rounds: number[] = [];
+      const heaps: number[] = [];
+      for (let r = 1; r <= P.extraRounds; r++) {
+        const ended = new Set<string>();
+        const roundDone = Promise.withResolvers<void>();
+        const off = clients[1]!.on("chat", (p) => {
+          const ch = p as { state: string; runId: string };
+          if (ch.runId.startsWith(`round${r}-`) && ch.state !== "delta") {
+            ended.add(ch.runId);
+            if (ended.size === P.turns) roundDone.resolve();
+          }
+        });
+        await Promise.all(
+          Array.from(
+            { length: P.turns },
+            (_, i) =>
+              clients[i % clients.length]!.request("chat.send", {
+                sessionKey: `bench-${i}`,
+                message: `again ${i}`,
+                idempotencyKey: `round${r}-${i}`,
+              }),
+          ),
+        );
+        await roundDone.promise;
+        off();
+        await new Promise((res) => setTimeout(res, 500));
+        rounds.push(rssMB(gw.pid));
+        const m = (await clients[0]!.request("status", {}) as {
+          processMemory: { heapUsedBytes: number; externalBytes?: number };
+        }).processMemory;
+        heaps.push(Math.round(m.heapUsedBytes / 1e5) / 10);
+      }
+      (result.load as Record<string, unknown>).rssAfterEachExtraRoundMB = rounds;
+      (result.load as Record<string, unknown>).heapUsedAfterEachExtraRoundMB = heaps;
       log(`load ${JSON.stringify(result.load)}`);
       await Promise.all(clients.map((c) => c.close()));
     }

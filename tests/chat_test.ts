@@ -16,6 +16,8 @@ interface SetupOptions {
   openai?: boolean;
   /** Use this state dir (kept afterwards) instead of a fresh temp one. */
   stateDir?: string;
+  /** agents.defaults.maxConcurrent. */
+  maxConcurrent?: number;
 }
 
 function gwConfig(fake: FakeAnthropic, openai: FakeOpenAI | undefined, o: SetupOptions) {
@@ -28,6 +30,7 @@ function gwConfig(fake: FakeAnthropic, openai: FakeOpenAI | undefined, o: SetupO
       defaults: {
         model: "anthropic/claude-sonnet-4-6",
         ...(o.timeoutSeconds ? { timeoutSeconds: o.timeoutSeconds } : {}),
+        ...(o.maxConcurrent ? { maxConcurrent: o.maxConcurrent } : {}),
       },
     },
     models: { providers },
@@ -427,6 +430,54 @@ Deno.test("three chat.send on one session run in order, each seeing the previous
   ]);
   const finals = ["q1", "q2", "q3"].map((k) => chatEvents(c, k).at(-1).message.content[0].text);
   assert.deepEqual(finals, ["reply-1", "reply-2", "reply-3"]);
+});
+
+Deno.test("maxConcurrent caps runs across sessions; the rest wait, durable, and all finish", async () => {
+  await using env = await setup({ maxConcurrent: 2 });
+  let most = 0;
+  env.fake.script(() => {
+    most = Math.max(most, env.fake.requests.filter((r) => r.state === "open").length);
+    return { blocks: [{ type: "text", text: ["a", "b", "c"] }], delayMs: 30 };
+  });
+  const c = await env.client();
+  for (let i = 0; i < 5; i++) {
+    const ack = await ok(c, "chat.send", {
+      sessionKey: `cap-${i}`,
+      message: `m${i}`,
+      idempotencyKey: `cap${i}`,
+    });
+    assert.equal(ack.status, "started");
+  }
+  // The waiting ones are pending inputs, visible in history before they run.
+  const waiting = await history(c, "cap-4");
+  assert.equal(waiting.pendingInputs.total, 1);
+  await Promise.all(Array.from({ length: 5 }, (_, i) => chatEnd(c, `cap${i}`)));
+  assert.equal(env.fake.requests.length, 5);
+  assert.equal(most, 2, "never more than maxConcurrent model calls at once");
+  for (let i = 0; i < 5; i++) {
+    assert.deepEqual((await history(c, `cap-${i}`)).messages.map((m: AnyFrame) => m.role), [
+      "user",
+      "assistant",
+    ]);
+  }
+});
+
+Deno.test("a run waiting for a slot can be aborted; its message is kept with a note", async () => {
+  await using env = await setup({ maxConcurrent: 1 });
+  env.fake.script(() => ({ blocks: [{ type: "text", text: ["slow", " reply"] }], delayMs: 150 }));
+  const c = await env.client();
+  await ok(c, "chat.send", { sessionKey: "busy", message: "first", idempotencyKey: "w1" });
+  await ok(c, "chat.send", { sessionKey: "other", message: "second", idempotencyKey: "w2" });
+  await until(() => env.fake.requests.length === 1, "the first model request");
+  const r = await ok(c, "chat.abort", { sessionKey: "other" });
+  assert.deepEqual(r.runIds, ["w2"]);
+  const end = await chatEnd(c, "w2");
+  assert.equal(end.state, "aborted");
+  const h = await history(c, "other");
+  assert.deepEqual(h.messages.map((m: AnyFrame) => m.role), ["user", "custom"]);
+  assert.equal(h.messages[0].content, "second");
+  await chatEnd(c, "w1");
+  assert.equal(env.fake.requests.length, 1, "the aborted run never called the model");
 });
 
 Deno.test("two sessions run in parallel", async () => {
@@ -1167,4 +1218,30 @@ Deno.test("scopes: read cannot chat.send, write cannot patch, chat events need r
   );
   assert.deepEqual(leaked, []);
   assert.equal(blind.isClosed, false);
+});
+
+Deno.test("status and health count sessions and list the recent ones", async () => {
+  await using env = await setup();
+  env.fake.script(() => ({ blocks: [{ type: "text", text: "ok" }] }));
+  const c = await env.client();
+  await ok(c, "chat.send", { sessionKey: "one", message: "a", idempotencyKey: "s1" });
+  await chatEnd(c, "s1");
+  await ok(c, "chat.send", { sessionKey: "two", message: "b", idempotencyKey: "s2" });
+  await chatEnd(c, "s2");
+  const st = await ok(c, "status");
+  assert.equal(st.sessions.count, 2);
+  assert.deepEqual(st.sessions.recent.map((r: AnyFrame) => r.key), [
+    "agent:main:two",
+    "agent:main:one",
+  ]);
+  assert.equal(st.sessions.byAgent[0].count, 2);
+  // health's snapshot follows within about a second of the change.
+  let h: AnyFrame;
+  const deadline = Date.now() + 3000;
+  do {
+    await sleep(200);
+    h = await ok(c, "health", { probe: true });
+  } while (h.sessions.count !== 2 && Date.now() < deadline);
+  assert.equal(h.sessions.count, 2);
+  assert.equal(h.sessions.recent[0].key, "agent:main:two");
 });

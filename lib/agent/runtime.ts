@@ -144,11 +144,13 @@ export class AgentRuntime {
   readonly #finished = new Map<string, RunOutcome>();
   readonly #waiters = new Map<string, Set<(o: RunOutcome) => void>>();
   readonly #providers = new Map<string, Promise<Provider>>();
+  readonly #slots: Slots;
   #closed = false;
 
   /** Create the runtime; call {@link recover} once before accepting work. */
   constructor(deps: RuntimeDeps) {
     this.#d = deps;
+    this.#slots = new Slots(() => deps.config().agents.defaults.maxConcurrent);
   }
 
   /** Turn what a stopped process left (run markers, pending inputs) into transcript notes. */
@@ -376,6 +378,17 @@ export class AgentRuntime {
   }
 
   async #execute(run: Run): Promise<void> {
+    // A global cap on runs at once bounds memory and provider load; the
+    // input stays a durable pending input while it waits.
+    const slot = await this.#slots.acquire(run.controller.signal);
+    try {
+      await this.#run(run);
+    } finally {
+      if (slot) this.#slots.release();
+    }
+  }
+
+  async #run(run: Run): Promise<void> {
     const { req, agentId } = run;
     const s = this.#d.store.sessions;
     const emit = this.#d.emit;
@@ -391,14 +404,11 @@ export class AgentRuntime {
         data,
       }, droppable);
     const chatEvent = (payload: Record<string, unknown>, droppable = false) =>
-      emit("chat", {
-        runId: req.runId,
-        sessionKey: req.sessionKey,
-        agentId,
-        seq: ++seq,
-        ...payload,
-      }, droppable);
-
+      emit(
+        "chat",
+        { runId: req.runId, sessionKey: req.sessionKey, agentId, seq: ++seq, ...payload },
+        droppable,
+      );
     run.started = true;
     const startedAt = Date.now();
     const outcome: RunOutcome = {
@@ -1040,4 +1050,44 @@ export function repairContext(msgs: ModelMessage[]): ModelMessage[] {
     }
   }
   return out;
+}
+
+/** A counting semaphore whose size is read from config on every acquire. */
+class Slots {
+  readonly #size: () => number;
+  #used = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(size: () => number) {
+    this.#size = size;
+  }
+
+  /** Resolves true with a slot, or false (no slot) when `signal` aborts first. */
+  acquire(signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(false);
+    if (this.#used < this.#size()) {
+      this.#used++;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const grant = () => {
+        signal.removeEventListener("abort", onAbort);
+        this.#used++;
+        resolve(true);
+      };
+      const onAbort = () => {
+        const i = this.#waiting.indexOf(grant);
+        if (i >= 0) this.#waiting.splice(i, 1);
+        resolve(false);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#waiting.push(grant);
+    });
+  }
+
+  /** Give a slot back; the longest waiter gets it. */
+  release(): void {
+    this.#used--;
+    while (this.#used < this.#size() && this.#waiting.length) this.#waiting.shift()!();
+  }
 }

@@ -115,6 +115,9 @@ export const configSchema = z.strictObject({
       timeoutSeconds: z.int().min(1).max(86_400).default(600).describe(
         "A run past this ends with AGENT_TIMEOUT.",
       ),
+      maxConcurrent: z.int().min(1).max(64).default(4).describe(
+        "Runs at once across all sessions; more wait their turn (bounds memory and provider load).",
+      ),
       maxToolRounds: z.int().min(1).max(100).default(12).describe(
         "Most model calls in one run (each tool round is one).",
       ),

@@ -157,6 +157,12 @@ export class Gateway implements GatewayContext {
   #inflight = 0;
   #closed: Promise<void> | undefined;
   #host = "localhost";
+  /** Session count and the most recent keys, for health (refreshed after session changes). */
+  #sessions: { count: number; recent: { key: string; updatedAt: number }[] } = {
+    count: 0,
+    recent: [],
+  };
+  #sessionsTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
     opts: GatewayOptions,
@@ -250,6 +256,7 @@ export class Gateway implements GatewayContext {
       }
     }
     await this.agent.recover();
+    await this.#loadSessions();
     this.#loop.start();
     this.#refreshHealth();
     this.heartbeats.configure(this.config.config, (await this.store.heartbeatsEnabled()) ?? true);
@@ -959,6 +966,7 @@ export class Gateway implements GatewayContext {
 
   /** Send `event` to every open connection whose role and scopes allow it. */
   broadcast(event: string, payload: unknown, options: BroadcastOptions = {}): void {
+    if (event === "sessions.changed") this.#sessionsChanged();
     const need = eventScope(event);
     const json = payload instanceof RawJson ? payload.json : JSON.stringify(payload ?? null);
     const body = `{"type":"event","event":${JSON.stringify(event)},"payload":${json}`;
@@ -993,12 +1001,38 @@ export class Gateway implements GatewayContext {
     }, 50);
   }
 
+  async #loadSessions(): Promise<void> {
+    const all = await this.store.sessions.list();
+    all.sort((a, b) => b.updatedAt - a.updatedAt);
+    this.#sessions = {
+      count: all.length,
+      recent: all.slice(0, 10).map((e) => ({ key: e.key, updatedAt: e.updatedAt })),
+    };
+  }
+
+  /** Sessions changed: re-read the summary within a second (coalesced). */
+  #sessionsChanged(): void {
+    if (this.#sessionsTimer !== undefined || this.#shuttingDown) return;
+    this.#sessionsTimer = setTimeout(() => {
+      this.#sessionsTimer = undefined;
+      if (this.#shuttingDown) return;
+      this.#loadSessions().then(() => this.#refreshHealth()).catch((e) =>
+        this.log.warn("session summary failed", { error: e })
+      );
+    }, 1000);
+  }
+
   #refreshHealth(): void {
     const started = performance.now();
     const cfg = this.config.config;
     const hb = heartbeatSettings(cfg);
     const defaultId = this.#defaultAgentId();
-    const sessions = { path: this.store.path, count: 0, recent: [] };
+    const now = Date.now();
+    const sessions = {
+      path: this.store.path,
+      count: this.#sessions.count,
+      recent: this.#sessions.recent.map((r) => ({ ...r, age: now - r.updatedAt })),
+    };
     const health = {
       ok: true,
       ts: Date.now(),
@@ -1053,6 +1087,7 @@ export class Gateway implements GatewayContext {
     if (this.#tickTimer !== undefined) this.clock.clearInterval(this.#tickTimer);
     if (this.#healthTimer !== undefined) this.clock.clearInterval(this.#healthTimer);
     clearTimeout(this.#presenceTimer);
+    clearTimeout(this.#sessionsTimer);
     clearInterval(this.#secretPoll);
     this.heartbeats.stop();
     this.#loop.stop();
