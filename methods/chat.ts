@@ -364,6 +364,9 @@ export const chatAbort = defineMethod({
   },
 });
 
+/** Sends in progress by idempotencyKey: a concurrent duplicate awaits the first. */
+const sending = new Map<string, Promise<Record<string, unknown>>>();
+
 /** `send`: deliver a message through a channel, once per idempotencyKey. */
 export const send = defineMethod({
   name: "send",
@@ -378,57 +381,76 @@ export const send = defineMethod({
     idempotencyKey,
   }),
   handler: async (p, ctx) => {
+    const inflight = sending.get(p.idempotencyKey);
+    if (inflight) return { ...(await inflight), cached: true };
     const prior = await ctx.store.idempotency.get<Record<string, unknown>>(
       "send",
       p.idempotencyKey,
     );
     if (prior?.state === "done" && prior.result) return { ...prior.result, cached: true };
-    const configured = ctx.channels.list().filter((c) => c.configured());
-    let id = p.channel?.toLowerCase();
-    if (!id) {
-      if (configured.length !== 1) {
-        throw invalidRequest(
-          configured.length === 0
-            ? "Channel is required (no configured channels detected). Configure a channel first, or pass channel."
-            : `Channel is required: more than one is configured (${
-              configured.map((c) => c.id).join(", ")
-            }).`,
-          { code: "CHANNEL_REQUIRED" },
-        );
-      }
-      id = configured[0]!.id;
+    const work = deliver(p, ctx);
+    sending.set(p.idempotencyKey, work);
+    try {
+      return await work;
+    } finally {
+      sending.delete(p.idempotencyKey);
     }
-    const channel = ctx.channels.get(id);
-    if (!channel) {
-      if (!KNOWN_CHANNELS.has(id)) {
-        throw invalidRequest(`unsupported channel: ${id}`, {
-          code: "UNSUPPORTED_CHANNEL",
-          channel: id,
-        });
-      }
-      throw new GatewayError(
-        ErrorCode.UNAVAILABLE,
-        `channel ${id} is not available in this gateway yet`,
-        {
-          details: { code: "CHANNEL_UNAVAILABLE", channel: id },
-        },
-      );
-    }
-    if (!channel.configured()) {
-      throw new GatewayError(ErrorCode.UNAVAILABLE, `channel ${id} is not configured`, {
-        details: { code: "CHANNEL_NOT_CONFIGURED", channel: id },
-      });
-    }
-    const r = await channel.send(p.to, p.message, {
-      ...(p.accountId ? { accountId: p.accountId } : {}),
-      ...(p.replyTo ? { replyTo: p.replyTo } : {}),
-    });
-    const result = { ok: true, ...r };
-    await ctx.store.idempotency.claim("send", p.idempotencyKey, {
-      at: Date.now(),
-      state: "started",
-    });
-    await ctx.store.idempotency.finish("send", p.idempotencyKey, result);
-    return result;
   },
 });
+
+/** What `send` delivers. */
+interface SendParams {
+  to: string;
+  message: string;
+  channel?: string | undefined;
+  accountId?: string | undefined;
+  replyTo?: string | undefined;
+  idempotencyKey: string;
+}
+
+async function deliver(p: SendParams, ctx: GatewayContext): Promise<Record<string, unknown>> {
+  const configured = ctx.channels.list().filter((c) => c.configured());
+  let id = p.channel?.toLowerCase();
+  if (!id) {
+    if (configured.length !== 1) {
+      throw invalidRequest(
+        configured.length === 0
+          ? "Channel is required (no configured channels detected). Configure a channel first, or pass channel."
+          : `Channel is required: more than one is configured (${
+            configured.map((c) => c.id).join(", ")
+          }).`,
+        { code: "CHANNEL_REQUIRED" },
+      );
+    }
+    id = configured[0]!.id;
+  }
+  const channel = ctx.channels.get(id);
+  if (!channel) {
+    if (!KNOWN_CHANNELS.has(id)) {
+      throw invalidRequest(`unsupported channel: ${id}`, {
+        code: "UNSUPPORTED_CHANNEL",
+        channel: id,
+      });
+    }
+    throw new GatewayError(
+      ErrorCode.UNAVAILABLE,
+      `channel ${id} is not available in this gateway yet`,
+      {
+        details: { code: "CHANNEL_UNAVAILABLE", channel: id },
+      },
+    );
+  }
+  if (!channel.configured()) {
+    throw new GatewayError(ErrorCode.UNAVAILABLE, `channel ${id} is not configured`, {
+      details: { code: "CHANNEL_NOT_CONFIGURED", channel: id },
+    });
+  }
+  const r = await channel.send(p.to, p.message, {
+    ...(p.accountId ? { accountId: p.accountId } : {}),
+    ...(p.replyTo ? { replyTo: p.replyTo } : {}),
+  });
+  const result = { ok: true, ...r };
+  await ctx.store.idempotency.claim("send", p.idempotencyKey, { at: Date.now(), state: "started" });
+  await ctx.store.idempotency.finish("send", p.idempotencyKey, result);
+  return result;
+}

@@ -40,7 +40,7 @@ import {
   THINKING_BUDGETS,
 } from "./models.ts";
 import type { ToolRegistry } from "./tools.ts";
-import { invalidToolArguments } from "./openai.ts";
+import { invalidToolArguments } from "./tool_args.ts";
 import { sessionRow } from "./rows.ts";
 
 /** Chat deltas go out at most this often per run; the last is flushed before `final`. */
