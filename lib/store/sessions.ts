@@ -15,6 +15,7 @@
  */
 import type { TranscriptMessage } from "../agent/types.ts";
 import { keys } from "./keys.ts";
+import { BUSY_RETRIES, busyRetry, busyWait, isBusy } from "./busy.ts";
 
 /** Characters of message JSON per KV value (UTF-16 strings stay under the 64 KiB value limit). */
 export const CHUNK_CHARS = 20_000;
@@ -176,7 +177,9 @@ export class SessionStore {
         const cur = await this.#kv.get<SessionEntry>(keys.session(key));
         if (cur.value) return cur.value;
         const entry = newEntry(key, agentId, now);
-        const r = await this.#kv.atomic().check(cur).set(keys.session(key), entry).commit();
+        const r = await busyRetry(() =>
+          this.#kv.atomic().check(cur).set(keys.session(key), entry).commit()
+        );
         if (r.ok) return entry;
       }
     });
@@ -197,7 +200,9 @@ export class SessionStore {
         if (!cur.value) return null;
         const next = fn(structuredClone(cur.value));
         if (!next) return cur.value;
-        const r = await this.#kv.atomic().check(cur).set(keys.session(key), next).commit();
+        const r = await busyRetry(() =>
+          this.#kv.atomic().check(cur).set(keys.session(key), next).commit()
+        );
         if (r.ok) return next;
       }
     });
@@ -218,11 +223,13 @@ export class SessionStore {
     } = {},
   ): Promise<{ entry: SessionEntry; seqs: number[] }> {
     return this.#locked(key, async () => {
-      for (;;) {
+      for (let attempt = 0;; attempt++) {
         try {
           return await this.#appendOnce(key, messages, opts);
         } catch (e) {
-          if (!(e instanceof Conflict)) throw e;
+          if (e instanceof Conflict) continue;
+          if (!isBusy(e) || attempt >= BUSY_RETRIES) throw e;
+          await busyWait(attempt);
         }
       }
     });
@@ -314,11 +321,12 @@ export class SessionStore {
   /** Delete a transcript (all messages and parts), in batches. */
   async deleteTranscript(sessionId: string): Promise<number> {
     let n = 0;
-    for (const prefix of [keys.transcript(sessionId), keys.messageParts(sessionId)]) {
+    const heads = keys.transcript(sessionId);
+    for (const prefix of [heads, keys.messageParts(sessionId)]) {
       let batch: Deno.KvKey[] = [];
       for await (const e of this.#kv.list({ prefix }, { consistency: "eventual" })) {
         batch.push(e.key);
-        if (prefix === keys.transcript(sessionId)) n++;
+        if (prefix === heads) n++;
         if (batch.length === 500) {
           await this.#deleteAll(batch);
           batch = [];
@@ -331,9 +339,11 @@ export class SessionStore {
 
   async #deleteAll(ks: Deno.KvKey[]): Promise<void> {
     if (ks.length === 0) return;
-    const op = this.#kv.atomic();
-    for (const k of ks) op.delete(k);
-    await op.commit();
+    await busyRetry(() => {
+      const op = this.#kv.atomic();
+      for (const k of ks) op.delete(k);
+      return op.commit();
+    });
   }
 
   /** Start over: a new sessionId and counters; settings kept. Returns the old sessionId. */
@@ -369,7 +379,7 @@ export class SessionStore {
 
   /** Record an accepted input (durable before the ack). */
   async addPending(p: PendingInput): Promise<void> {
-    await this.#kv.set(keys.pendingInput(p.sessionKey, p.id), p);
+    await busyRetry(() => this.#kv.set(keys.pendingInput(p.sessionKey, p.id), p));
   }
 
   /** Pending inputs of a session, oldest first; every session's when `sessionKey` is absent. */
@@ -384,7 +394,7 @@ export class SessionStore {
 
   /** Delete a pending input (inside an append, use {@link pendingKey}). */
   async dropPending(p: PendingInput): Promise<void> {
-    await this.#kv.delete(keys.pendingInput(p.sessionKey, p.id));
+    await busyRetry(() => this.#kv.delete(keys.pendingInput(p.sessionKey, p.id)));
   }
 
   /** The KV key of a pending input, for atomic moves. */
@@ -399,7 +409,7 @@ export class SessionStore {
 
   /** Delete a run marker. */
   async endRun(runId: string): Promise<void> {
-    await this.#kv.delete(keys.run(runId));
+    await busyRetry(() => this.#kv.delete(keys.run(runId)));
   }
 
   /** Run markers left by a process that stopped mid-run. */

@@ -4,6 +4,7 @@
  * @module
  */
 import { keys } from "./keys.ts";
+import { busyRetry } from "./busy.ts";
 
 /** Tokens and cost of one day × agent × model. */
 export interface UsageRow {
@@ -87,7 +88,7 @@ export class UsageStore {
         row.cacheWriteCost += u.cost.cacheWrite;
       }
       row.requests++;
-      if ((await this.#kv.atomic().check(cur).set(key, row).commit()).ok) return;
+      if ((await busyRetry(() => this.#kv.atomic().check(cur).set(key, row).commit())).ok) return;
     }
   }
 
@@ -141,8 +142,9 @@ export class IdempotencyStore {
     const k = keys.idempotency(kind, key);
     const cur = await this.#kv.get<IdempotencyRecord>(k);
     if (cur.value && now - cur.value.at < IDEMPOTENCY_TTL_MS) return false;
-    const r = await this.#kv.atomic().check(cur).set(k, record, { expireIn: IDEMPOTENCY_TTL_MS })
-      .commit();
+    const r = await busyRetry(() =>
+      this.#kv.atomic().check(cur).set(k, record, { expireIn: IDEMPOTENCY_TTL_MS }).commit()
+    );
     return r.ok;
   }
 
@@ -153,8 +155,8 @@ export class IdempotencyStore {
     const at = cur?.at ?? Date.now();
     const rec: IdempotencyRecord<T> = { at, state: "done", result };
     if (runId !== undefined) rec.runId = runId;
-    await this.#kv.set(k, rec, {
-      expireIn: Math.max(1000, IDEMPOTENCY_TTL_MS - (Date.now() - at)),
-    });
+    await busyRetry(() =>
+      this.#kv.set(k, rec, { expireIn: Math.max(1000, IDEMPOTENCY_TTL_MS - (Date.now() - at)) })
+    );
   }
 }
