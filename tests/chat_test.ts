@@ -1288,3 +1288,24 @@ Deno.test("send: through a registered channel, once per idempotencyKey, concurre
   });
   assert.match(u.message, /unsupported channel: nope/);
 });
+
+Deno.test("runTurn (the runtime's entry for cron and channels) queues behind chat.send and returns the outcome", async () => {
+  await using env = await setup();
+  env.fake.script(
+    { blocks: [{ type: "text", text: ["first", " reply"] }], delayMs: 30 },
+    { blocks: [{ type: "text", text: "second reply" }] },
+  );
+  const c = await env.client();
+  await ok(c, "chat.send", { sessionKey: "main", message: "one", idempotencyKey: "rt1" });
+  const o = await env.t.gw.agent.runTurn("agent:main:main", "two", { source: "cron" });
+  assert.equal(o.status, "ok");
+  assert.equal(o.text, "second reply");
+  const h = await history(c);
+  assert.deepEqual(h.messages.map((m: AnyFrame) => m.role), [
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+  ]);
+  assert.equal(h.messages[1].content[0].text, "first reply");
+});

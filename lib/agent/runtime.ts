@@ -270,6 +270,26 @@ export class AgentRuntime {
     return handle;
   }
 
+  /**
+   * Run one turn on a session and resolve with its outcome: what the
+   * scheduler and channels call. Queued behind the session's earlier runs.
+   */
+  async runTurn(
+    sessionKey: string,
+    message: string,
+    options: Partial<Omit<TurnRequest, "sessionKey" | "message">> & { source: string },
+  ): Promise<RunOutcome> {
+    const runId = options.runId ?? crypto.randomUUID();
+    const h = await this.submit({
+      ...options,
+      sessionKey,
+      message,
+      runId,
+      idempotencyKey: options.idempotencyKey ?? runId,
+    });
+    return await h.done;
+  }
+
   /** Run `job` after the session's earlier jobs (runs, compaction). */
   #enqueue(sessionKey: string, job: () => Promise<void>): Promise<void> {
     const prev = this.#lanes.get(sessionKey) ?? Promise.resolve();
