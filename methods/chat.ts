@@ -11,7 +11,7 @@ import { ErrorCode } from "../lib/protocol/types.ts";
 import type { GatewayContext } from "../lib/server/context.ts";
 import type { RunHandle, RunOutcome } from "../lib/agent/runtime.ts";
 import { defaultAgentId } from "../lib/agent/runtime.ts";
-import { THINKING_LEVELS } from "../lib/store/sessions.ts";
+import { THINKING_LEVELS, thinkingLevelOf } from "../lib/store/sessions.ts";
 import { KNOWN_CHANNELS } from "../lib/channels/registry.ts";
 
 /** Largest message text accepted (characters). */
@@ -25,7 +25,15 @@ const HISTORY_MAX_BYTES = 6 * 1024 * 1024;
 const sessionKey = z.string().trim().min(1).max(512);
 const idempotencyKey = z.string().min(1).max(256);
 const message = z.string().max(MAX_MESSAGE_CHARS);
-const thinking = z.enum(THINKING_LEVELS);
+/** A thinking level; aliases (on, auto, none, ...) and any case are accepted. */
+export const thinking = z.string().max(32).transform((s, ctx) => {
+  const level = thinkingLevelOf(s);
+  if (!level) {
+    ctx.addIssue({ code: "custom", message: `expected one of ${THINKING_LEVELS.join(", ")}` });
+    return z.NEVER;
+  }
+  return level;
+});
 
 /**
  * The canonical session key: `main` and other bare keys belong to the
@@ -183,7 +191,8 @@ export const agent = defineMethod({
     agentId: z.string().min(1).max(64).optional(),
     thinking: thinking.optional(),
     model: z.string().min(1).max(200).optional(),
-    timeout: z.number().min(1).max(86_400).optional(),
+    /** Seconds; 0 means no per-run timeout (as `openclaw agent --timeout 0`). */
+    timeout: z.number().min(0).max(86_400).optional(),
     extraSystemPrompt: z.string().max(20_000).optional(),
   }),
   handler: async (p, ctx, _caller, req) => {
@@ -193,7 +202,14 @@ export const agent = defineMethod({
     const runId = p.idempotencyKey;
     const accepted = (
       h: { runId: string; sessionKey: string; agentId: string; acceptedAt: number },
-    ) => req.interim({ ...h, status: "accepted" });
+    ) =>
+      req.interim({
+        runId: h.runId,
+        sessionKey: h.sessionKey,
+        agentId: h.agentId,
+        status: "accepted",
+        acceptedAt: h.acceptedAt,
+      });
     // A duplicate of a run still going awaits the same outcome.
     const running = ctx.agent.handle(runId);
     if (running) {
@@ -249,7 +265,7 @@ export const agent = defineMethod({
       source: "agent",
       ...(p.thinking ? { thinking: p.thinking } : {}),
       ...(p.model ? { model: p.model } : {}),
-      ...(p.timeout ? { timeoutMs: p.timeout * 1000 } : {}),
+      ...(p.timeout !== undefined ? { timeoutMs: p.timeout * 1000 } : {}),
       ...(p.extraSystemPrompt ? { extraSystemPrompt: p.extraSystemPrompt } : {}),
     });
     accepted(handle);

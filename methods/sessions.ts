@@ -9,6 +9,11 @@ import { invalidRequest } from "../lib/protocol/errors.ts";
 import { sessionRow } from "../lib/agent/rows.ts";
 import { DEFAULT_MODEL, splitModelRef } from "../lib/agent/models.ts";
 import { messageText, preview, THINKING_LEVELS } from "../lib/store/sessions.ts";
+import { hasScope } from "../lib/server/method.ts";
+import { GatewayError } from "../lib/protocol/errors.ts";
+import { ErrorCode } from "../lib/protocol/types.ts";
+import { thinking } from "./chat.ts";
+import { ProviderError } from "../lib/agent/types.ts";
 import type { GatewayContext } from "../lib/server/context.ts";
 import { canonicalSessionKey } from "./chat.ts";
 import { dayOf, type UsageRow } from "../lib/store/usage.ts";
@@ -37,10 +42,13 @@ export const sessionsList = defineMethod({
     agentId: z.string().max(64).optional(),
     includeDerivedTitles: z.boolean().optional(),
     includeLastMessage: z.boolean().optional(),
+    /** false (default): hide archived sessions; true: only them; "all": both. */
+    archived: z.union([z.boolean(), z.literal("all")]).default(false),
   }),
   handler: async (p, ctx) => {
     const now = Date.now();
     let all = await ctx.store.sessions.list();
+    if (p.archived !== "all") all = all.filter((e) => (e.archivedAt !== undefined) === p.archived);
     if (p.agentId) all = all.filter((e) => e.agentId === p.agentId!.toLowerCase());
     if (p.label !== undefined) all = all.filter((e) => e.label === p.label);
     if (p.activeMinutes !== undefined) {
@@ -118,18 +126,40 @@ export const sessionsPreview = defineMethod({
 /** `sessions.patch`: change a session's label, model, thinking level, ... (null clears). */
 export const sessionsPatch = defineMethod({
   name: "sessions.patch",
-  scope: "admin",
-  summary: "Change a session's label, model, thinkingLevel, verboseLevel or responseUsage.",
+  // As OpenClaw: write for a session's own settings; verboseLevel and
+  // responseUsage (what replies reveal) need admin, checked below.
+  scope: "write",
+  summary:
+    "Change a session's label, model, thinkingLevel, archived, pinned (write); verboseLevel, responseUsage (admin).",
   params: z.looseObject({
     key,
     label: z.string().trim().min(1).max(200).nullable().optional(),
     model: z.string().trim().min(1).max(200).nullable().optional(),
-    thinkingLevel: z.enum(THINKING_LEVELS).nullable().optional(),
+    thinkingLevel: thinking.nullable().optional(),
     verboseLevel: z.enum(["off", "on"]).nullable().optional(),
     responseUsage: z.enum(["off", "tokens", "full"]).nullable().optional(),
+    archived: z.boolean().optional(),
+    pinned: z.boolean().optional(),
   }),
-  handler: async (p, ctx) => {
+  handler: async (p, ctx, caller) => {
     const k = canonicalSessionKey(p.key, ctx);
+    for (const f of ["verboseLevel", "responseUsage"] as const) {
+      if (p[f] !== undefined && !hasScope(caller.scopes, "operator.admin")) {
+        throw new GatewayError(
+          caller.protocol >= 4 ? ErrorCode.FORBIDDEN : ErrorCode.INVALID_REQUEST,
+          `missing scope: operator.admin (to change ${f})`,
+          caller.protocol >= 4
+            ? {
+              details: {
+                code: "MISSING_SCOPE",
+                missingScope: "operator.admin",
+                requiredScopes: ["operator.admin"],
+              },
+            }
+            : {},
+        );
+      }
+    }
     if (p.model) {
       const { providerId } = splitModelRef(p.model);
       const known = providerId in ctx.config.config.models.providers ||
@@ -149,6 +179,14 @@ export const sessionsPatch = defineMethod({
         const v = p[f];
         if (v === null) delete e[f];
         else if (v !== undefined) (e as unknown as Record<string, unknown>)[f] = v;
+      }
+      if (p.archived !== undefined) {
+        if (p.archived) e.archivedAt = e.archivedAt ?? Date.now();
+        else delete e.archivedAt;
+      }
+      if (p.pinned !== undefined) {
+        if (p.pinned) e.pinnedAt = e.pinnedAt ?? Date.now();
+        else delete e.pinnedAt;
       }
       e.updatedAt = Math.max(e.updatedAt, Date.now());
       return e;
@@ -222,8 +260,22 @@ export const sessionsCompact = defineMethod({
     if (!(await ctx.store.sessions.get(k))) {
       throw invalidRequest(`no such session: ${k}`, { code: "SESSION_NOT_FOUND", key: k });
     }
-    const r = await ctx.agent.compact(k, p.maxLines);
-    return { ok: true, key: k, ...r };
+    try {
+      const r = await ctx.agent.compact(k, p.maxLines);
+      return { ok: true, key: k, ...r };
+    } catch (e) {
+      // The summary is a model call: its failure is the provider's, said plainly.
+      throw new GatewayError(ErrorCode.UNAVAILABLE, `compaction failed: ${(e as Error).message}`, {
+        details: {
+          code: "COMPACTION_FAILED",
+          ...(e instanceof ProviderError ? { kind: e.kind } : {}),
+        },
+        ...(e instanceof ProviderError && e.retryable ? { retryable: true } : {}),
+        ...(e instanceof ProviderError && e.retryAfterMs !== undefined
+          ? { retryAfterMs: e.retryAfterMs }
+          : {}),
+      });
+    }
   },
 });
 

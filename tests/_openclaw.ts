@@ -124,35 +124,52 @@ export function openclawEnv(
   };
 }
 
+/** Options of {@link runOpenclaw}. */
+export interface RunOpenclawOptions {
+  /** Extra environment, merged last (default none). */
+  env?: Record<string, string>;
+  /** Kill the run (SIGKILL) after this long (default 60 s). */
+  timeoutMs?: number;
+  /**
+   * Send `signal` (default SIGINT, as Ctrl-C does) to the run once `when`
+   * resolves; nothing is sent if the run has ended by then.
+   */
+  interrupt?: { when: Promise<unknown>; signal?: Deno.Signal };
+}
+
 /**
  * Runs `openclaw <args>` in an isolated home (`home`: HOME, OPENCLAW_HOME,
  * OPENCLAW_STATE_DIR and OPENCLAW_CONFIG_PATH all point into it) with a clean
  * environment, the outbound guards of WIRE.md §1, and Node's compile cache
- * kept in the install dir so later runs start faster. Killed after `timeoutMs`.
+ * kept in the install dir so later runs start faster.
  */
 export async function runOpenclaw(
   oc: Openclaw,
   home: string,
   args: string[],
-  env: Record<string, string> = {},
-  timeoutMs = 60_000,
+  opts: RunOpenclawOptions = {},
 ): Promise<CliResult> {
   const started = performance.now();
   const cmd = new Deno.Command(oc.node, {
     args: [oc.entry, ...args],
     clearEnv: true,
-    env: openclawEnv(oc, home, env),
+    env: openclawEnv(oc, home, opts.env),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   });
   const child = cmd.spawn();
-  const timer = setTimeout(() => {
+  let done = false;
+  const kill = (signal: Deno.Signal) => {
+    if (done) return;
     try {
-      child.kill("SIGKILL");
+      child.kill(signal);
     } catch { /* already gone */ }
-  }, timeoutMs);
+  };
+  const timer = setTimeout(() => kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+  opts.interrupt?.when.then(() => kill(opts.interrupt!.signal ?? "SIGINT"), () => {});
   const out = await child.output();
+  done = true;
   clearTimeout(timer);
   const stdout = new TextDecoder().decode(out.stdout);
   let json;
@@ -211,13 +228,28 @@ export interface SeenConnect {
   params: Record<string, unknown>;
 }
 
+/** One request a client sent through {@link RecordingProxy}, and gw's answers to it. */
+export interface SeenRequest {
+  /** The URL path the client used (`/<label>`), which names the run. */
+  path: string;
+  id: string;
+  method: string;
+  /** As sent (`connect` without `auth`); undefined when the frame had none. */
+  params: unknown;
+  /** Every `res` frame gw sent for this id, in order (`agent` sends two). */
+  responses: { ok: boolean; payload?: unknown; error?: unknown }[];
+}
+
 /**
  * A loopback WebSocket proxy in front of gw that records every client's
- * `connect` params (auth removed), keyed by the URL path it was opened with,
- * so concurrent CLI runs can each use `ws://127.0.0.1:PORT/<label>`.
+ * `connect` params (auth removed), every request it sent and every response
+ * gw gave, keyed by the URL path it was opened with, so concurrent CLI runs
+ * can each use `ws://127.0.0.1:PORT/<label>`.
  */
 export class RecordingProxy implements AsyncDisposable {
   readonly connects: SeenConnect[] = [];
+  readonly requests: SeenRequest[] = [];
+  #waiters: { pred: (r: SeenRequest) => boolean; resolve: (r: SeenRequest) => void }[] = [];
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
   readonly #sockets = new Set<WebSocket>();
 
@@ -235,7 +267,24 @@ export class RecordingProxy implements AsyncDisposable {
           for (const m of queue) up.send(m);
           queue.length = 0;
         };
+        const pending = new Map<string, SeenRequest>();
         up.onmessage = (e) => {
+          if (typeof e.data === "string") {
+            try {
+              const f = JSON.parse(e.data);
+              const seen = f?.type === "res" ? pending.get(String(f.id)) : undefined;
+              if (seen) {
+                const { ok, payload, error } = f;
+                seen.responses.push({ ok: ok === true, payload, error });
+                for (const w of [...this.#waiters]) {
+                  if (w.pred(seen)) {
+                    this.#waiters.splice(this.#waiters.indexOf(w), 1);
+                    w.resolve(seen);
+                  }
+                }
+              }
+            } catch { /* not JSON: forward as is */ }
+          }
           if (socket.readyState === WebSocket.OPEN) socket.send(e.data);
         };
         up.onerror = () => {};
@@ -255,9 +304,16 @@ export class RecordingProxy implements AsyncDisposable {
           if (typeof e.data === "string") {
             try {
               const f = JSON.parse(e.data);
-              if (f?.type === "req" && f.method === "connect" && f.params) {
-                const { auth: _auth, ...params } = f.params;
-                this.connects.push({ path, params });
+              if (f?.type === "req" && typeof f.method === "string") {
+                let params = f.params;
+                if (f.method === "connect" && params) {
+                  const { auth: _auth, ...rest } = params;
+                  params = rest;
+                  this.connects.push({ path, params });
+                }
+                const seen = { path, id: String(f.id), method: f.method, params, responses: [] };
+                this.requests.push(seen);
+                pending.set(seen.id, seen);
               }
             } catch { /* not JSON: forward as is */ }
           }
@@ -279,6 +335,27 @@ export class RecordingProxy implements AsyncDisposable {
   /** `ws://127.0.0.1:PORT/<label>`. */
   url(label: string): string {
     return `ws://127.0.0.1:${this.#server.addr.port}/${label}`;
+  }
+
+  /** The requests (other than `connect`) of the runs that used `label`, in order. */
+  calls(label: string, method?: string): SeenRequest[] {
+    return this.requests.filter((r) =>
+      r.path === `/${label}` && r.method !== "connect" &&
+      (method === undefined || r.method === method)
+    );
+  }
+
+  /**
+   * Resolves when gw has answered a `method` request of the run `label` (its
+   * first response: `accepted`, for `agent`). Never rejects: bound it with the
+   * run's own timeout.
+   */
+  answered(label: string, method: string): Promise<SeenRequest> {
+    const pred = (r: SeenRequest) =>
+      r.path === `/${label}` && r.method === method && r.responses.length > 0;
+    const seen = this.requests.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => this.#waiters.push({ pred, resolve }));
   }
 
   /** The connect params of the runs that used `label`. */

@@ -279,7 +279,7 @@ Deno.test("agent with a rejected API key: accepted, then an error frame that hid
   );
   assert.equal(first.payload.status, "accepted");
   assert.equal(second.ok, false);
-  assert.equal(second.error.code, "INVALID_REQUEST");
+  assert.equal(second.error.code, "UNAVAILABLE");
   assert.match(second.error.message, /API key for anthropic was rejected/);
   assert.ok(!JSON.stringify(second).includes(key), "the key leaked into the error");
   assert.equal(second.error.retryable, undefined);
@@ -687,7 +687,7 @@ Deno.test("provider errors map to retry hints and error kinds", async (t) => {
       type: "invalid_request_error",
       message: "prompt is too long: 210000 tokens > 200000 maximum",
     });
-    assert.equal(r.error.code, "INVALID_REQUEST");
+    assert.equal(r.error.code, "UNAVAILABLE");
     assert.equal(r.error.retryable, undefined);
     assert.equal(r.error.details.kind, "context_length");
     assert.equal(r.chat.errorKind, "context_length");
@@ -1121,7 +1121,7 @@ Deno.test("bad params on every chat and sessions method: INVALID_REQUEST naming 
     ],
     ["agent", { idempotencyKey: "k" }, "params.message"],
     ["agent", { message: "x" }, "params.idempotencyKey"],
-    ["agent", { message: "x", idempotencyKey: "k", timeout: 0 }, "params.timeout"],
+    ["agent", { message: "x", idempotencyKey: "k", timeout: -1 }, "params.timeout"],
     ["agent", { message: "x", idempotencyKey: "k", thinking: 3 }, "params.thinking"],
     ["agent.wait", {}, "params.runId"],
     ["agent.wait", { runId: "r", timeoutMs: -1 }, "params.timeoutMs"],
@@ -1137,7 +1137,7 @@ Deno.test("bad params on every chat and sessions method: INVALID_REQUEST naming 
     ["sessions.preview", { keys: [] }, "params.keys"],
     ["sessions.preview", { keys: ["main"], maxChars: 1 }, "params.maxChars"],
     ["sessions.patch", { label: "x" }, "params.key"],
-    ["sessions.patch", { key: "main", thinkingLevel: "max" }, "params.thinkingLevel"],
+    ["sessions.patch", { key: "main", thinkingLevel: "huge" }, "params.thinkingLevel"],
     ["sessions.patch", { key: "main", verboseLevel: true }, "params.verboseLevel"],
     ["sessions.reset", {}, "params.key"],
     ["sessions.delete", { key: "main", deleteTranscript: "yes" }, "params.deleteTranscript"],
@@ -1173,7 +1173,7 @@ Deno.test("bad params on every chat and sessions method: INVALID_REQUEST naming 
   assert.equal((await ok(c, "sessions.list", {})).count, 0, "no session was created by a bad call");
 });
 
-Deno.test("scopes: read cannot chat.send, write cannot patch, chat events need read", async () => {
+Deno.test("scopes: read cannot chat.send, write patches settings but not verbosity, chat events need read", async () => {
   await using env = await setup();
   env.fake.script({ blocks: [{ type: "text", text: ["vis", "ible"] }], delayMs: 10 });
   const admin = await env.client();
@@ -1199,9 +1199,20 @@ Deno.test("scopes: read cannot chat.send, write cannot patch, chat events need r
     (await err(reader, "agent", { message: "x", idempotencyKey: "sc0" })).code,
     "FORBIDDEN",
   );
-  const patch = await err(writer, "sessions.patch", { key: "main", label: "x" });
+  // A session's own settings need write (as OpenClaw); what replies reveal needs admin.
+  await ok(writer, "sessions.patch", {
+    key: "main",
+    label: "x",
+    archived: false,
+    thinkingLevel: "On",
+  });
+  const patch = await err(writer, "sessions.patch", { key: "main", verboseLevel: "on" });
   assert.equal(patch.code, "FORBIDDEN");
   assert.equal(patch.details.missingScope, "operator.admin");
+  assert.equal(
+    (await err(reader, "sessions.patch", { key: "main", label: "y" })).code,
+    "FORBIDDEN",
+  );
   for (const m of ["sessions.reset", "sessions.delete", "sessions.compact"]) {
     assert.equal((await err(writer, m, { key: "main" })).code, "FORBIDDEN", m);
   }
@@ -1308,4 +1319,46 @@ Deno.test("runTurn (the runtime's entry for cron and channels) queues behind cha
     "assistant",
   ]);
   assert.equal(h.messages[1].content[0].text, "first reply");
+});
+
+Deno.test("sessions: archived ones leave the default list; thinking aliases; agent --timeout 0 means none", async () => {
+  await using env = await setup();
+  env.fake.script(() => ({ blocks: [{ type: "text", text: "ok" }] }));
+  const c = await env.client();
+  await exchange(c, "keep", "a", "ar1");
+  await exchange(c, "old", "b", "ar2");
+  const patched = await ok(c, "sessions.patch", {
+    key: "old",
+    archived: true,
+    thinkingLevel: "auto",
+  });
+  assert.equal(patched.entry.archived, true);
+  assert.equal(typeof patched.entry.archivedAt, "number");
+  assert.equal(patched.entry.thinkingLevel, "adaptive");
+  const keys = async (p: Record<string, unknown>) =>
+    (await ok(c, "sessions.list", p)).sessions.map((s: AnyFrame) => s.key).sort();
+  assert.deepEqual(await keys({}), ["agent:main:keep"]);
+  assert.deepEqual(await keys({ archived: true }), ["agent:main:old"]);
+  assert.deepEqual(await keys({ archived: "all" }), ["agent:main:keep", "agent:main:old"]);
+  await ok(c, "sessions.patch", { key: "old", archived: false });
+  assert.deepEqual(await keys({}), ["agent:main:keep", "agent:main:old"]);
+  // thinking "adaptive" is a budget the provider gets.
+  await exchange(c, "old", "c", "ar3");
+  const body = env.fake.requests.at(-1)!.body as { thinking?: { budget_tokens: number } };
+  assert.equal(body.thinking?.budget_tokens, 10_000);
+  // timeout 0: accepted, no per-run timeout.
+  const [first, final] = await responses(c, "agent", {
+    message: "d",
+    idempotencyKey: "ar4",
+    timeout: 0,
+  }, "t0");
+  assert.equal(first.payload.status, "accepted");
+  assert.deepEqual(Object.keys(first.payload).sort(), [
+    "acceptedAt",
+    "agentId",
+    "runId",
+    "sessionKey",
+    "status",
+  ]);
+  assert.equal(final.payload.status, "ok");
 });

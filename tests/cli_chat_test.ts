@@ -268,7 +268,7 @@ Deno.test("cli agent: a provider 401 exits 1 saying the API key was rejected", a
   assert.equal(r.code, 1, show(r));
   assert.match(r.stderr, /API key/, show(r));
   assert.match(r.stderr, /rejected/, show(r));
-  assert.match(r.stderr, /INVALID_REQUEST/, show(r));
+  assert.match(r.stderr, /UNAVAILABLE/, show(r));
   assert.equal(r.stdout, "", "nothing on stdout for an error");
 });
 

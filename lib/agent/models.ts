@@ -41,6 +41,10 @@ export const THINKING_BUDGETS: Record<ThinkingLevel, number> = {
   medium: 10_000,
   high: 24_000,
   xhigh: 48_000,
+  // Anthropic's adaptive thinking is not in this provider yet: a medium budget.
+  adaptive: 10_000,
+  max: 56_000,
+  ultra: 56_000,
 };
 
 /** A resolved model. */

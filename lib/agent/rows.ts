@@ -32,6 +32,9 @@ export interface SessionRow {
   messageCount: number;
   compactionCount: number;
   status?: string;
+  archived: boolean;
+  archivedAt?: number;
+  pinned: boolean;
   abortedLastRun: boolean;
   hasActiveRun: boolean;
 }
@@ -60,6 +63,8 @@ export function sessionRow(
     costUsd: entry.costUsd,
     messageCount: entry.nextSeq,
     compactionCount: entry.compactionCount,
+    archived: entry.archivedAt !== undefined,
+    pinned: entry.pinnedAt !== undefined,
     abortedLastRun: entry.abortedLastRun === true,
     hasActiveRun,
   };
@@ -70,5 +75,6 @@ export function sessionRow(
   if (entry.verboseLevel !== undefined) row.verboseLevel = entry.verboseLevel;
   if (entry.responseUsage !== undefined) row.responseUsage = entry.responseUsage;
   if (entry.status !== undefined) row.status = entry.status;
+  if (entry.archivedAt !== undefined) row.archivedAt = entry.archivedAt;
   return row;
 }

@@ -493,12 +493,15 @@ export class AgentRuntime {
 
     const cfg = this.#d.config();
     const timeoutMs = req.timeoutMs ?? cfg.agents.defaults.timeoutSeconds * 1000;
-    const timer = setTimeout(() => {
-      if (!run.abortReason) {
-        run.abortReason = "timeout";
-        run.controller.abort();
-      }
-    }, timeoutMs);
+    // 0: no timeout for this run.
+    const timer = timeoutMs > 0
+      ? setTimeout(() => {
+        if (!run.abortReason) {
+          run.abortReason = "timeout";
+          run.controller.abort();
+        }
+      }, timeoutMs)
+      : undefined;
 
     // The chat stream: first delta at once, then at most one per interval.
     let text = "";
@@ -998,12 +1001,8 @@ export function errorKindOf(e: ProviderError): string {
 
 /** A provider error as a run outcome's error (protocol code and retry hints). */
 export function errorOf(e: ProviderError): NonNullable<RunOutcome["error"]> {
-  const code = e.kind === "timeout"
-    ? "AGENT_TIMEOUT"
-    : e.kind === "auth" || e.kind === "context_length" || e.kind === "bad_request" ||
-        e.kind === "refusal"
-    ? "INVALID_REQUEST"
-    : "UNAVAILABLE";
+  // As OpenClaw answers failed runs: UNAVAILABLE, the kind in details.
+  const code = e.kind === "timeout" ? "AGENT_TIMEOUT" : "UNAVAILABLE";
   const out: NonNullable<RunOutcome["error"]> = { code, message: e.message, kind: e.kind };
   if (e.retryable) out.retryable = true;
   if (e.retryAfterMs !== undefined) out.retryAfterMs = e.retryAfterMs;

@@ -5,7 +5,7 @@
  * @module
  */
 import { type GatewayClient, GatewayRequestError } from "../client/client.ts";
-import { messageText, preview, THINKING_LEVELS } from "../store/sessions.ts";
+import { messageText, preview, THINKING_LEVELS, thinkingLevelOf } from "../store/sessions.ts";
 import type { TranscriptMessage } from "../agent/types.ts";
 import {
   type CallOptions,
@@ -54,7 +54,7 @@ function write(s: string): void {
 }
 
 function checkThinking(level: string | undefined): void {
-  if (level !== undefined && !(THINKING_LEVELS as readonly string[]).includes(level)) {
+  if (level !== undefined && !thinkingLevelOf(level)) {
     throw new UsageError(
       `--thinking: expected one of ${THINKING_LEVELS.join(", ")}, got '${level}'`,
     );

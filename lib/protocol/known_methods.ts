@@ -67,7 +67,8 @@ export const KNOWN_METHOD_SCOPES: Readonly<Record<string, MethodScope>> = {
   "sessions.compact": "admin",
   "sessions.delete": "admin",
   "sessions.list": "read",
-  "sessions.patch": "admin",
+  // METHODS.md says admin; the real gateway (WIRE.md 4) and its CLI use write.
+  "sessions.patch": "write",
   "sessions.preview": "read",
   "sessions.reset": "admin",
   "set-heartbeats": "admin",

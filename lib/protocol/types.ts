@@ -571,7 +571,16 @@ export interface MethodMap {
 }
 
 /** Thinking levels. */
-export type ThinkingLevel = "off" | "minimal" | "low" | "medium" | "high" | "xhigh";
+export type ThinkingLevel =
+  | "off"
+  | "minimal"
+  | "low"
+  | "medium"
+  | "high"
+  | "xhigh"
+  | "adaptive"
+  | "max"
+  | "ultra";
 
 /** A transcript message as `chat.history` returns it (pi-ai's message shape, plus gw notes). */
 export type ChatMessage = {

@@ -23,9 +23,39 @@ export const CHUNK_CHARS = 20_000;
 export const MAX_MESSAGE_CHARS = 256 * 1024;
 
 /** Thinking levels a session may ask for. */
-export const THINKING_LEVELS = ["off", "minimal", "low", "medium", "high", "xhigh"] as const;
+export const THINKING_LEVELS = [
+  "off",
+  "minimal",
+  "low",
+  "medium",
+  "high",
+  "xhigh",
+  "adaptive",
+  "max",
+  "ultra",
+] as const;
 /** A thinking level. */
 export type ThinkingLevel = typeof THINKING_LEVELS[number];
+
+/** Other names OpenClaw's clients send for thinking levels. */
+const THINKING_ALIASES: Record<string, ThinkingLevel> = {
+  none: "off",
+  on: "low",
+  auto: "adaptive",
+  think: "low",
+  hard: "high",
+  harder: "xhigh",
+  "extra-high": "xhigh",
+  extrahigh: "xhigh",
+};
+
+/** A thinking level from what a client sent (case-insensitive, aliases), or undefined. */
+export function thinkingLevelOf(s: string): ThinkingLevel | undefined {
+  const v = s.trim().toLowerCase();
+  return (THINKING_LEVELS as readonly string[]).includes(v)
+    ? v as ThinkingLevel
+    : THINKING_ALIASES[v];
+}
 
 /** Token counters. */
 export interface TokenTotals {
@@ -62,6 +92,10 @@ export interface SessionEntry extends TokenTotals {
   /** The latest compaction: messages before `firstKeptSeq` are replaced by `summarySeq`'s summary. */
   compaction?: { summarySeq: number; firstKeptSeq: number };
   status?: "running" | "done" | "failed" | "aborted" | "timeout" | "interrupted";
+  /** Archived (hidden from lists by default) since. */
+  archivedAt?: number;
+  /** Pinned since. */
+  pinnedAt?: number;
   lastRunId?: string;
   abortedLastRun?: boolean;
 }
@@ -422,6 +456,8 @@ export class SessionStore {
 
 /** Settings a reset keeps. */
 const KEPT_ON_RESET = [
+  "archivedAt",
+  "pinnedAt",
   "label",
   "model",
   "thinkingLevel",
