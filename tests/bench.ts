@@ -1637,7 +1637,18 @@ try {
   const result = await main();
   console.log(JSON.stringify(result));
   if (WRITE) {
-    await Deno.writeTextFile(DOC, renderDoc(result));
+    // The chat section belongs to `deno task bench:chat` (tests/bench_chat.ts): keep it.
+    let chat = "";
+    try {
+      const old = await Deno.readTextFile(DOC);
+      const at = old.indexOf("## Chat (agent runtime)");
+      if (at >= 0) {
+        const next = old.indexOf("\n## ", at + 5);
+        chat = old.slice(at, next < 0 ? undefined : next + 1);
+      }
+    } catch { /* no doc yet */ }
+    const doc = renderDoc(result);
+    await Deno.writeTextFile(DOC, chat ? `${doc.trimEnd()}\n\n${chat.trimEnd()}\n` : doc);
     log(`wrote ${DOC}`);
   }
 } catch (e) {
