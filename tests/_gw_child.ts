@@ -3,27 +3,10 @@
  * must kill the gateway the hard way (SIGKILL mid-turn) and look at what the
  * next start makes of the state dir.
  */
-import { gwRunArgs, TEST_TOKEN } from "./_helpers.ts";
+import { denoDir, gwRunArgs, TEST_TOKEN } from "./_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const LISTENING = /listening on (ws:\/\/127\.0\.0\.1:(\d+))/;
-
-let denoDirCache: string | undefined;
-
-/** The DENO_DIR of this process, so the child reuses the module and npm caches. */
-async function denoDir(): Promise<string> {
-  if (denoDirCache) return denoDirCache;
-  const fromEnv = Deno.env.get("DENO_DIR");
-  if (fromEnv) return (denoDirCache = fromEnv);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).output();
-  denoDirCache = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
-  return denoDirCache;
-}
 
 /** A running `gw start --state-dir <dir> --port 0 --token TEST_TOKEN` child. */
 export class GwChild implements AsyncDisposable {

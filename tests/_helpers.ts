@@ -257,3 +257,20 @@ export async function err(c: RawClient, method: string, params?: unknown): Promi
   }
   return res.error;
 }
+
+let denoDirCache: string | undefined;
+
+/** The DENO_DIR this process uses, so child processes share its module and npm caches. */
+export async function denoDir(): Promise<string> {
+  if (denoDirCache) return denoDirCache;
+  const fromEnv = Deno.env.get("DENO_DIR");
+  if (fromEnv) return (denoDirCache = fromEnv);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+    stderr: "null",
+    env: { NO_COLOR: "1" },
+  }).output();
+  denoDirCache = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
+  return denoDirCache;
+}

@@ -5,29 +5,12 @@
  * terminal cases run it under `script`, which gives it a pseudo-terminal.
  */
 import assert from "node:assert/strict";
-import { type AnyFrame, connected, gwRunArgs, ok, startTestGateway } from "./_helpers.ts";
+import { type AnyFrame, connected, denoDir, gwRunArgs, ok, startTestGateway } from "./_helpers.ts";
 import { type AnthropicScript, startFakeAnthropic } from "./_fake_anthropic.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
 // ------------------------------------------------------------------ helpers
-
-let denoDirCache: string | undefined;
-
-/** The DENO_DIR this process uses, so children share its module and npm caches. */
-async function denoDir(): Promise<string> {
-  if (denoDirCache) return denoDirCache;
-  const fromEnv = Deno.env.get("DENO_DIR");
-  if (fromEnv) return (denoDirCache = fromEnv);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).output();
-  denoDirCache = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
-  return denoDirCache;
-}
 
 async function childEnv(home: string): Promise<Record<string, string>> {
   return {

@@ -7,7 +7,7 @@
  * Exit codes under test: 0 ok, 1 error response, 2 usage, 3 cannot connect.
  */
 import assert from "node:assert/strict";
-import { connected, gwRunArgs } from "./_helpers.ts";
+import { connected, denoDir, gwRunArgs } from "./_helpers.ts";
 import { methods } from "../methods/mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -15,23 +15,6 @@ const DENO_JSON = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
 const LISTENING = /listening on (ws:\/\/127\.0\.0\.1:(\d+))/;
 
 // ------------------------------------------------------------------ helpers
-
-let denoDirCache: string | undefined;
-
-/** The DENO_DIR this process uses, so children share its module and npm caches. */
-async function denoDir(): Promise<string> {
-  if (denoDirCache) return denoDirCache;
-  const fromEnv = Deno.env.get("DENO_DIR");
-  if (fromEnv) return (denoDirCache = fromEnv);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).output();
-  denoDirCache = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
-  return denoDirCache;
-}
 
 async function childEnv(home: string, extra: Record<string, string> = {}) {
   return {

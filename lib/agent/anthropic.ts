@@ -20,7 +20,7 @@ import {
   _httpError,
   _pairedToolIds,
   _parseToolArguments,
-  _raceAbort,
+  _provider,
   _redact,
   _safeUrl,
   _zeroUsage,
@@ -125,21 +125,7 @@ export function anthropicProvider(
     }
   };
 
-  return {
-    id,
-    api: "anthropic-messages",
-    stream(req, onEvent) {
-      let live = true;
-      const emit = (e: StreamEvent) => {
-        if (live) onEvent(e);
-      };
-      return _raceAbort(req.signal, {
-        provider: id,
-        work: () => run(req, emit),
-        onSettle: () => live = false,
-      });
-    },
-  };
+  return _provider(id, "anthropic-messages", run);
 }
 
 /** Map a request to Messages API params. */

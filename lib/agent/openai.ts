@@ -91,6 +91,32 @@ export function _raceAbort<T>(
   });
 }
 
+/**
+ * A {@link Provider} around `run`: the call rejects as soon as the request's
+ * signal aborts, and events that arrive after it settled are dropped.
+ */
+export function _provider(
+  id: string,
+  api: Provider["api"],
+  run: (req: ProviderRequest, emit: (e: StreamEvent) => void) => Promise<ProviderResult>,
+): Provider {
+  return {
+    id,
+    api,
+    stream(req, onEvent) {
+      let live = true;
+      const emit = (e: StreamEvent) => {
+        if (live) onEvent(e);
+      };
+      return _raceAbort(req.signal, {
+        provider: id,
+        work: () => run(req, emit),
+        onSettle: () => live = false,
+      });
+    },
+  };
+}
+
 const _CONTEXT_RE =
   /prompt is too long|context[ _-]?(length|window|size)|maximum context|exceeds? the (available |model'?s? )?(maximum )?context|too many tokens/i;
 
@@ -233,21 +259,7 @@ export function openaiProvider(cfg: ProviderConfig, opts: OpenAIProviderOptions 
     return await _readStream(id, res.body, emit, cfg.apiKey);
   };
 
-  return {
-    id,
-    api: "openai-completions",
-    stream(req, onEvent) {
-      let live = true;
-      const emit = (e: StreamEvent) => {
-        if (live) onEvent(e);
-      };
-      return _raceAbort(req.signal, {
-        provider: id,
-        work: () => run(req, emit),
-        onSettle: () => live = false,
-      });
-    },
-  };
+  return _provider(id, "openai-completions", run);
 }
 
 function _errText(e: unknown): string {

@@ -6,38 +6,9 @@
  */
 import type { SessionEntry } from "../store/sessions.ts";
 import { DEFAULT_MODEL, splitModelRef } from "./models.ts";
+import type { SessionRow } from "../protocol/types.ts";
 
-/** A session row. */
-export interface SessionRow {
-  key: string;
-  sessionId: string;
-  agentId: string;
-  kind: "direct" | "group" | "channel";
-  chatType: "direct" | "group" | "channel";
-  label?: string;
-  displayName: string;
-  derivedTitle?: string;
-  lastMessagePreview?: string;
-  createdAt: number;
-  updatedAt: number;
-  model?: string;
-  modelProvider?: string;
-  thinkingLevel?: string;
-  verboseLevel?: string;
-  responseUsage?: string;
-  inputTokens: number;
-  outputTokens: number;
-  totalTokens: number;
-  costUsd: number;
-  messageCount: number;
-  compactionCount: number;
-  status?: string;
-  archived: boolean;
-  archivedAt?: number;
-  pinned: boolean;
-  abortedLastRun: boolean;
-  hasActiveRun: boolean;
-}
+export type { SessionRow };
 
 /** The row of `entry`; `defaultModel` fills in the model when the session has none. */
 export function sessionRow(

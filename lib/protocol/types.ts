@@ -596,8 +596,9 @@ export interface SessionRow {
   sessionId: string;
   agentId: string;
   kind: "direct" | "group" | "channel";
-  displayName: string;
+  chatType: "direct" | "group" | "channel";
   label?: string;
+  displayName: string;
   derivedTitle?: string;
   lastMessagePreview?: string;
   createdAt: number;
@@ -605,6 +606,8 @@ export interface SessionRow {
   model?: string;
   modelProvider?: string;
   thinkingLevel?: ThinkingLevel;
+  verboseLevel?: string;
+  responseUsage?: string;
   inputTokens: number;
   outputTokens: number;
   totalTokens: number;
@@ -612,6 +615,10 @@ export interface SessionRow {
   messageCount: number;
   compactionCount: number;
   status?: string;
+  archived: boolean;
+  archivedAt?: number;
+  pinned: boolean;
+  abortedLastRun: boolean;
   hasActiveRun: boolean;
 }
 
