@@ -16,6 +16,10 @@ export interface Clock {
   setInterval(fn: () => void, ms: number): TimerHandle;
   /** Stop an interval. */
   clearInterval(handle: TimerHandle): void;
+  /** Call `fn` once after `ms`; returns a handle for {@link Clock.clearTimeout}. */
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Cancel a timeout. */
+  clearTimeout(handle: TimerHandle): void;
 }
 
 /** The real clock. Intervals are unref'd so they never keep a process alive. */
@@ -27,4 +31,10 @@ export const systemClock: Clock = {
     return id;
   },
   clearInterval: (id) => clearInterval(id),
+  setTimeout(fn, ms) {
+    const id = setTimeout(fn, ms);
+    Deno.unrefTimer(id);
+    return id;
+  },
+  clearTimeout: (id) => clearTimeout(id),
 };

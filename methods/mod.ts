@@ -18,6 +18,16 @@ import { configApply, configGet, configPatch, configSchemaMethod, configSet } fr
 import { agentIdentityGet, agentsList, modelsList } from "./agents.ts";
 import { agent, agentWait, chatAbort, chatHistory, chatSend, send } from "./chat.ts";
 import {
+  cronAdd,
+  cronGet,
+  cronList,
+  cronRemove,
+  cronRun,
+  cronRuns,
+  cronStatus,
+  cronUpdate,
+} from "./cron.ts";
+import {
   sessionsCompact,
   sessionsDelete,
   sessionsList,
@@ -59,4 +69,12 @@ export const methods: readonly MethodDef[] = [
   sessionsCompact,
   usageStatus,
   usageCost,
+  cronList,
+  cronGet,
+  cronStatus,
+  cronRuns,
+  cronAdd,
+  cronUpdate,
+  cronRemove,
+  cronRun,
 ] as readonly MethodDef[];

@@ -34,6 +34,21 @@ export class ManualClock implements Clock {
     this.#timers.delete(handle as unknown as number);
   }
 
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = this.#next++;
+    this.#timers.set(id, { fn, every: 0, due: this.#now + Math.max(0, ms) });
+    return id as unknown as TimerHandle;
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    this.#timers.delete(handle as unknown as number);
+  }
+
+  /** Set the time (a jump, as when the system clock is changed); fires nothing by itself. */
+  set(ms: number): void {
+    this.#now = ms;
+  }
+
   /** Number of armed intervals. */
   get pending(): number {
     return this.#timers.size;
@@ -49,7 +64,10 @@ export class ManualClock implements Clock {
       }
       if (!first) break;
       this.#now = first.due;
-      first.due += first.every;
+      if (first.every > 0) first.due += first.every;
+      else {
+        for (const [id, t] of this.#timers) if (t === first) this.#timers.delete(id);
+      }
       first.fn();
     }
     this.#now = end;

@@ -14,6 +14,7 @@ import type { HeartbeatRunner } from "../heartbeat.ts";
 import type { AgentRuntime } from "../agent/runtime.ts";
 import type { ToolRegistry } from "../agent/tools.ts";
 import type { ChannelRegistry } from "../channels/registry.ts";
+import type { Scheduler } from "../cron/scheduler.ts";
 
 /** Options of {@link GatewayContext.broadcast}. */
 export interface BroadcastOptions {
@@ -53,6 +54,8 @@ export interface GatewayContext {
   readonly tools: ToolRegistry;
   /** The channels messages can be sent through. */
   readonly channels: ChannelRegistry;
+  /** The job scheduler. */
+  readonly cron: Scheduler;
   /** Milliseconds since start. */
   uptimeMs(): number;
   /** The health snapshot as JSON; `refresh` recomputes it first. */

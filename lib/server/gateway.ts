@@ -35,6 +35,7 @@ import { eventScope } from "./events.ts";
 import { AgentRuntime } from "../agent/runtime.ts";
 import { defaultTools, type ToolRegistry } from "../agent/tools.ts";
 import { ChannelRegistry } from "../channels/registry.ts";
+import { Scheduler } from "../cron/scheduler.ts";
 import { SharedSecret } from "./secret.ts";
 import {
   byteLength,
@@ -128,6 +129,7 @@ export class Gateway implements GatewayContext {
   readonly tools: ToolRegistry;
   readonly agent: AgentRuntime;
   readonly channels = new ChannelRegistry();
+  readonly cron: Scheduler;
   readonly bootId = crypto.randomUUID();
   /** The token generated on this start, shown once; undefined when one existed. */
   generatedToken: string | undefined;
@@ -199,6 +201,15 @@ export class Gateway implements GatewayContext {
         this.broadcast(event, payload, { droppable: droppable === true }),
       tools: this.tools,
     });
+    this.cron = new Scheduler({
+      store,
+      clock: this.clock,
+      log,
+      runtime: this.agent,
+      channels: this.channels,
+      defaultAgentId: () => this.#defaultAgentId(),
+      emit: (payload) => this.broadcast("cron", payload),
+    });
     try {
       this.#host = Deno.hostname();
     } catch { /* no sys permission: keep localhost */ }
@@ -257,6 +268,7 @@ export class Gateway implements GatewayContext {
     }
     await this.agent.recover();
     await this.#loadSessions();
+    await this.cron.start();
     this.#loop.start();
     this.#refreshHealth();
     this.heartbeats.configure(this.config.config, (await this.store.heartbeatsEnabled()) ?? true);
@@ -1202,8 +1214,10 @@ export class Gateway implements GatewayContext {
       if (restartExpectedMs !== undefined) payload.restartExpectedMs = restartExpectedMs;
       this.broadcast("shutdown", payload);
       const deadline = performance.now() + SHUTDOWN_GRACE_MS;
-      // Runs end now (partial replies kept), so their callers get answers below.
+      // No new job starts; runs end now (partial replies kept), so their callers get answers below.
+      this.cron.stop();
       await this.agent.shutdown(SHUTDOWN_GRACE_MS - 1_000);
+      await this.cron.drain(1_000);
       while (this.#inflight > 0 && performance.now() < deadline) {
         await new Promise((r) => setTimeout(r, 10));
       }

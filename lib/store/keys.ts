@@ -60,6 +60,20 @@ export const keys = {
   ],
   /** Every usage row. */
   usageAll: (): Deno.KvKey => [...P, "usage"],
+  /** A cron job. */
+  cronJob: (id: string): Deno.KvKey => [...P, "cron", "job", id],
+  /** Every cron job. */
+  cronJobs: (): Deno.KvKey => [...P, "cron", "job"],
+  /** The due index: enabled jobs by next run time (value: the job id). */
+  cronDue: (atMs: number, id: string): Deno.KvKey => [...P, "cron", "due", atMs, id],
+  /** The whole due index. */
+  cronDueAll: (): Deno.KvKey => [...P, "cron", "due"],
+  /** A run record of a job, by sortable id. */
+  cronRun: (jobId: string, id: string): Deno.KvKey => [...P, "cron", "run", jobId, id],
+  /** A job's run records. */
+  cronRuns: (jobId: string): Deno.KvKey => [...P, "cron", "run", jobId],
+  /** Every run record. */
+  cronRunsAll: (): Deno.KvKey => [...P, "cron", "run"],
   /** An idempotency record (`kind` is chat, agent, send, ...). */
   idempotency: (kind: string, key: string): Deno.KvKey => [...P, "idem", kind, key],
 } as const;

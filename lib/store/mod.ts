@@ -8,12 +8,15 @@ import type { HeartbeatRecord } from "../protocol/types.ts";
 import { keys, SCHEMA_VERSION } from "./keys.ts";
 import { SessionStore } from "./sessions.ts";
 import { IdempotencyStore, UsageStore } from "./usage.ts";
+import { CronStore } from "./cron.ts";
 
 export { keys, SCHEMA_VERSION } from "./keys.ts";
 export { SessionStore } from "./sessions.ts";
 export type { PendingInput, RunMarker, SessionEntry, StoredMessage } from "./sessions.ts";
 export { IdempotencyStore, UsageStore } from "./usage.ts";
 export type { UsageRow } from "./usage.ts";
+export { CronStore } from "./cron.ts";
+export type { CronDelivery, CronJob, CronPayload, CronRunRecord, CronState } from "./cron.ts";
 
 /** The state dir was written by a newer gw whose key layout this one does not know. */
 export class StoreVersionError extends Error {
@@ -71,6 +74,8 @@ export class Store {
   readonly usage: UsageStore;
   /** Idempotency records. */
   readonly idempotency: IdempotencyStore;
+  /** Cron jobs and their runs. */
+  readonly cron: CronStore;
   readonly #kv: Deno.Kv;
 
   private constructor(kv: Deno.Kv, path: string) {
@@ -79,6 +84,7 @@ export class Store {
     this.sessions = new SessionStore(kv);
     this.usage = new UsageStore(kv);
     this.idempotency = new IdempotencyStore(kv);
+    this.cron = new CronStore(kv);
   }
 
   /** Open (creating when needed) the KV file at `path` and check its layout version. */
