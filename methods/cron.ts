@@ -76,11 +76,17 @@ const jobFields = {
   deleteAfterRun: z.boolean().optional(),
 };
 
-/** The id of `{id}` or `{jobId}`. */
+/** The id of `{id}` or `{jobId}` (the schemas require one). */
 function idOf(p: { id?: string | undefined; jobId?: string | undefined }): string {
-  const id = p.id ?? p.jobId;
-  if (!id) throw invalidRequest("invalid params: params.id: required (or jobId)");
-  return id;
+  return (p.id ?? p.jobId)!;
+}
+
+/** `{id}` or `{jobId}` (OpenClaw's clients send either), plus `extra`. */
+function byId<T extends z.ZodRawShape>(extra: T) {
+  return z.looseObject({ id: jobId.optional(), jobId: jobId.optional(), ...extra }).refine(
+    (p) => p.id !== undefined || p.jobId !== undefined,
+    { message: "required (or jobId)", path: ["id"] },
+  );
 }
 
 function notFound(id: string): never {
@@ -166,7 +172,7 @@ export const cronGet = defineMethod({
   name: "cron.get",
   scope: "read",
   summary: "One scheduled job by id.",
-  params: z.looseObject({ id: jobId.optional(), jobId: jobId.optional() }),
+  params: byId({}),
   handler: async (p, ctx) => {
     const id = idOf(p);
     const job = await ctx.store.cron.get(id);
@@ -278,9 +284,7 @@ export const cronUpdate = defineMethod({
   name: "cron.update",
   scope: "admin",
   summary: "Change a job: {id, patch} with any of cron.add's fields.",
-  params: z.looseObject({
-    id: jobId.optional(),
-    jobId: jobId.optional(),
+  params: byId({
     patch: z.looseObject({
       ...jobFields,
       name: jobFields.name.optional(),
@@ -331,7 +335,7 @@ export const cronRemove = defineMethod({
   name: "cron.remove",
   scope: "admin",
   summary: "Remove a job and its run history.",
-  params: z.looseObject({ id: jobId.optional(), jobId: jobId.optional() }),
+  params: byId({}),
   handler: async (p, ctx) => {
     const id = idOf(p);
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -352,11 +356,7 @@ export const cronRun = defineMethod({
   name: "cron.run",
   scope: "admin",
   summary: "Run a job now (mode force) or only when due (mode due); answers once it is started.",
-  params: z.looseObject({
-    id: jobId.optional(),
-    jobId: jobId.optional(),
-    mode: z.enum(["due", "force"]).default("force"),
-  }),
+  params: byId({ mode: z.enum(["due", "force"]).default("force") }),
   handler: async (p, ctx) => {
     const id = idOf(p);
     const r = await ctx.cron.runNow(id, p.mode);

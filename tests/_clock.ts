@@ -49,9 +49,11 @@ export class ManualClock implements Clock {
     this.#now = ms;
   }
 
-  /** Number of armed intervals. */
+  /** Number of armed intervals (one-shot timeouts not counted). */
   get pending(): number {
-    return this.#timers.size;
+    let n = 0;
+    for (const t of this.#timers.values()) if (t.every > 0) n++;
+    return n;
   }
 
   /** Move time forward by `ms`, firing due intervals in time order. */

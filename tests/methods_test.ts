@@ -103,9 +103,17 @@ async function stateOf(t: TestGateway, c: RawClient): Promise<Record<string, unk
   };
 }
 
+/** Structured values for required fields no scalar satisfies (cron.add's unions). */
+const STRUCTURED: unknown[] = [
+  { kind: "every", everyMs: 86_400_000 },
+  { kind: "systemEvent", text: "x" },
+];
+
 /** A value that `schema` accepts, for filling required fields; undefined when none is found. */
 function validValue(schema: MethodDef["params"]): unknown {
-  for (const v of ["x", true, 1, {}, [], ["x"]]) if (schema.safeParse(v).success) return v;
+  for (const v of ["x", true, 1, {}, [], ["x"], ...STRUCTURED]) {
+    if (schema.safeParse(v).success) return v;
+  }
   return undefined;
 }
 
