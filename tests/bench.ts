@@ -1637,14 +1637,15 @@ try {
   const result = await main();
   console.log(JSON.stringify(result));
   if (WRITE) {
-    // The chat section belongs to `deno task bench:chat` (tests/bench_chat.ts): keep it.
+    // Sections other benchmarks write (bench:chat, bench:cron) are kept as they are.
     let chat = "";
     try {
       const old = await Deno.readTextFile(DOC);
-      const at = old.indexOf("## Chat (agent runtime)");
-      if (at >= 0) {
+      for (const heading of ["## Chat (agent runtime)", "## Scheduler"]) {
+        const at = old.indexOf(heading);
+        if (at < 0) continue;
         const next = old.indexOf("\n## ", at + 5);
-        chat = old.slice(at, next < 0 ? undefined : next + 1);
+        chat += `${old.slice(at, next < 0 ? undefined : next + 1).trimEnd()}\n\n`;
       }
     } catch { /* no doc yet */ }
     const doc = renderDoc(result);

@@ -73,7 +73,7 @@ export class Scheduler {
   async start(): Promise<void> {
     this.#stopped = false;
     const now = this.#d.clock.now();
-    for (const job of await this.#d.store.cron.list()) {
+    for (const job of await this.#d.store.cron.claimed()) {
       const s = job.state;
       if (s.runningAtMs !== undefined && (s.runningUntilMs ?? 0) < now) {
         await this.#finish(job.id, s.runningRunId ?? "", {

@@ -114,6 +114,20 @@ export class CronStore {
     return out;
   }
 
+  /** Jobs with a run claimed (by any process, live or dead). */
+  async claimed(): Promise<CronJob[]> {
+    const ids: string[] = [];
+    for await (const e of this.#kv.list<string>({ prefix: keys.cronRunningAll() })) {
+      ids.push(e.value);
+    }
+    const out: CronJob[] = [];
+    for (const id of ids) {
+      const j = await this.get(id);
+      if (j) out.push(j);
+    }
+    return out;
+  }
+
   /** The earliest due-index entries (at most `limit`). */
   async earliest(limit = 1): Promise<{ atMs: number; id: string }[]> {
     const out: { atMs: number; id: string }[] = [];
@@ -144,6 +158,8 @@ export class CronStore {
       const after = dueKey(next);
       if (before && (!after || before.join("|") !== after.join("|"))) op.delete(before);
       if (after) op.set(after, next.id);
+      if (next.state.runningAtMs !== undefined) op.set(keys.cronRunning(next.id), next.id);
+      else if (cur.value?.state.runningAtMs !== undefined) op.delete(keys.cronRunning(next.id));
       return op.commit();
     })).ok;
   }
@@ -156,6 +172,7 @@ export class CronStore {
       const op = this.#kv.atomic().check(cur).delete(keys.cronJob(job.id));
       const due = dueKey(job);
       if (due) op.delete(due);
+      op.delete(keys.cronRunning(job.id));
       return op.commit();
     })).ok;
     if (ok) await this.#deleteAll(keys.cronRuns(job.id));

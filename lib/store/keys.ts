@@ -68,6 +68,10 @@ export const keys = {
   cronDue: (atMs: number, id: string): Deno.KvKey => [...P, "cron", "due", atMs, id],
   /** The whole due index. */
   cronDueAll: (): Deno.KvKey => [...P, "cron", "due"],
+  /** Jobs with a run claimed (value: the job id), so start-up finds stale claims without a scan. */
+  cronRunning: (id: string): Deno.KvKey => [...P, "cron", "running", id],
+  /** Every claimed job. */
+  cronRunningAll: (): Deno.KvKey => [...P, "cron", "running"],
   /** A run record of a job, by sortable id. */
   cronRun: (jobId: string, id: string): Deno.KvKey => [...P, "cron", "run", jobId, id],
   /** A job's run records. */
