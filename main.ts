@@ -7,6 +7,7 @@
  *   gw chat [--session KEY] [--thinking L]           a REPL on a session
  *   gw agent "message" [--session KEY] [--model M] [--json]   one turn
  *   gw sessions [list|show KEY|reset KEY|delete KEY] [--json]
+ *   gw cron [list|add|edit|rm|run|runs|status] ...    scheduled jobs
  *   gw version | gw help
  *
  * Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.
@@ -32,11 +33,22 @@ Usage:
   gw sessions [list] [--search Q] [--limit N] [--json]
   gw sessions show KEY [--limit N] [--json]
   gw sessions reset KEY | delete KEY [--keep-transcript]
+  gw cron    [list] [--all] [--json]          scheduled jobs (--all: the disabled ones too)
+  gw cron add NAME (--every DUR [--anchor ISO] | --at 20m|ISO | --cron "EXPR" [--tz ZONE]
+             [--stagger DUR]) (--message TEXT | --system-event TEXT)
+             [--session main|isolated|session:KEY] [--wake now|next-heartbeat] [--model M]
+             [--thinking LEVEL] [--timeout SECONDS] [--announce [--channel C] [--to ID]]
+             [--disabled] [--keep-after-run] [--description D] [--json]
+  gw cron edit ID [any flag of cron add] [--name N] [--enable | --disable]
+  gw cron rm ID | run ID [--due] | status
+  gw cron runs [ID] [--status ok|error|skipped|running] [--limit N] [--json]
+             an ID may be any unique prefix of a job's id; times without a zone are UTC
   gw version
   gw help    [--json]        list the gateway's methods
 
 Client commands also take --url URL, --token T | --password P and --state-dir DIR.
 Thinking levels: off, minimal, low, medium, high, xhigh.
+Durations: 30s, 20m, 1h, 1h30m, 1d.
 Environment: GW_PORT, GW_BIND, GW_STATE_DIR, GW_TOKEN, GW_PASSWORD.
 State (config gw.json, token, gw.kv, logs/) lives in ~/.gw unless --state-dir says otherwise.
 Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.`;
@@ -56,6 +68,27 @@ const OPTIONS = {
   search: { type: "string" },
   limit: { type: "string" },
   "keep-transcript": { type: "boolean" },
+  all: { type: "boolean" },
+  every: { type: "string" },
+  anchor: { type: "string" },
+  at: { type: "string" },
+  cron: { type: "string" },
+  tz: { type: "string" },
+  stagger: { type: "string" },
+  message: { type: "string" },
+  "system-event": { type: "string" },
+  wake: { type: "string" },
+  announce: { type: "boolean" },
+  channel: { type: "string" },
+  to: { type: "string" },
+  disabled: { type: "boolean" },
+  enable: { type: "boolean" },
+  disable: { type: "boolean" },
+  "keep-after-run": { type: "boolean" },
+  description: { type: "string" },
+  name: { type: "string" },
+  due: { type: "boolean" },
+  status: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -68,6 +101,13 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   chat: [...CLIENT_FLAGS, "session", "thinking"],
   agent: [...CLIENT_FLAGS, "session", "thinking", "model", "json"],
   sessions: [...CLIENT_FLAGS, "json", "search", "limit", "keep-transcript"],
+  cron: [
+    ...CLIENT_FLAGS,
+    ...["json", "all", "every", "anchor", "at", "cron", "tz", "stagger", "message"],
+    ...["system-event", "session", "wake", "model", "thinking", "announce", "channel", "to"],
+    ...["disabled", "enable", "disable", "keep-after-run", "description", "name", "due"],
+    ...["status", "limit"],
+  ],
 };
 
 /** The first flag given that `command` does not take, or null. */
@@ -234,6 +274,10 @@ export async function main(args: string[]): Promise<number> {
           keepTranscript: v["keep-transcript"],
         })
       );
+    }
+    case "cron": {
+      const { runCron } = await import("./lib/cli/cron.ts");
+      return await clientCommand(() => runCron(rest, { ...callOpts, flags: v }));
     }
     default:
       return usage(`unknown command '${command}'`);

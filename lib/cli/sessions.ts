@@ -8,7 +8,7 @@ import { GatewayRequestError } from "../client/client.ts";
 import { messageText, preview } from "../store/sessions.ts";
 import type { TranscriptMessage } from "../agent/types.ts";
 import { type CallOptions, connectClient, Exit, reportRequestError, UsageError } from "./call.ts";
-import { bold, dim, green, red } from "./style.ts";
+import { bold, dim, green, red, table } from "./style.ts";
 
 /** Options of {@link runSessions}. */
 export interface SessionsOptions extends CallOptions {
@@ -68,15 +68,6 @@ function compact(n: number): string {
   return `${(n / 1_000_000).toFixed(1)}M`;
 }
 
-/** Columns padded to their widest cell; `right` lists right-aligned columns. */
-function table(head: string[], rows: string[][], right: Set<number>): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))
-      .join("  ").trimEnd();
-  return [bold(line(head)), ...rows.map(line)].join("\n");
-}
-
 /** The sessions table of `gw sessions list`. */
 export function formatSessions(rows: Row[], now: number = Date.now()): string {
   if (!rows.length) return dim("no sessions");
@@ -90,7 +81,7 @@ export function formatSessions(rows: Row[], now: number = Date.now()): string {
       compact(r.totalTokens ?? 0),
     ];
   });
-  return table(["KEY", "TITLE", "UPDATED", "MESSAGES", "TOKENS"], body, new Set([3, 4]));
+  return table(["KEY", "TITLE", "UPDATED", "MESSAGES", "TOKENS"], body, { right: new Set([3, 4]) });
 }
 
 function printHistory(key: string, r: { messages?: HistoryMessage[]; totalMessages?: number }) {
