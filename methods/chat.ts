@@ -11,6 +11,7 @@ import { ErrorCode } from "../lib/protocol/types.ts";
 import type { GatewayContext } from "../lib/server/context.ts";
 import type { RunHandle, RunOutcome } from "../lib/agent/runtime.ts";
 import { defaultAgentId } from "../lib/agent/runtime.ts";
+import { canonicalKey, SessionKeyError } from "../lib/agent/session_keys.ts";
 import { THINKING_LEVELS, thinkingLevelOf } from "../lib/store/sessions.ts";
 import { KNOWN_CHANNELS } from "../lib/channels/registry.ts";
 
@@ -40,16 +41,14 @@ export const thinking = z.string().max(32).transform((s, ctx) => {
  * default agent (`agent:<id>:<key>`); the agent id is lowercase.
  */
 export function canonicalSessionKey(key: string, ctx: GatewayContext): string {
-  const k = key.trim();
-  if (k.startsWith("agent:")) {
-    const [, agent, ...rest] = k.split(":");
-    if (!agent || rest.length === 0 || rest.join(":") === "") {
-      throw invalidRequest(`invalid session key: ${k}`, { code: "INVALID_SESSION_KEY" });
+  try {
+    return canonicalKey(key, defaultAgentId(ctx.config.config));
+  } catch (e) {
+    if (e instanceof SessionKeyError) {
+      throw invalidRequest(e.message, { code: "INVALID_SESSION_KEY" });
     }
-    return `agent:${agent.toLowerCase()}:${rest.join(":")}`;
+    throw e;
   }
-  if (/^(cron|hook):/.test(k)) return k;
-  return `agent:${defaultAgentId(ctx.config.config)}:${k}`;
 }
 
 function agentExists(ctx: GatewayContext, agentId: string): boolean {

@@ -31,7 +31,8 @@ const schedule = z.discriminatedUnion("kind", [
   z.looseObject({
     kind: z.literal("cron"),
     expr: z.string().min(1).max(200),
-    tz: z.string().min(1).max(64).optional(),
+    // "" (as some clients send for "none") means the gateway host's zone.
+    tz: z.string().max(64).optional().transform((t) => t || undefined),
     staggerMs: z.int().min(0).max(86_400_000).optional(),
   }),
 ]);
@@ -111,9 +112,21 @@ async function checkSchedule(s: Schedule, now: number): Promise<void> {
   }
 }
 
-/** A one-shot's relative time (`20m`) is fixed when the job is written, so restarts do not move it. */
-function fixAt(s: Schedule, now: number): Schedule {
-  return s.kind === "at" ? { kind: "at", at: new Date(atTime(s.at, now)).toISOString() } : s;
+/**
+ * Fix what would otherwise drift: a one-shot's relative time (`20m`) becomes
+ * an absolute one, and a cron expression without a zone gets the gateway
+ * host's zone (OpenClaw's default) written into the job, so moving the host
+ * to another zone later does not move the job.
+ */
+function fixSchedule(s: Schedule, now: number): Schedule {
+  if (s.kind === "at") return { kind: "at", at: new Date(atTime(s.at, now)).toISOString() };
+  if (s.kind === "cron" && !s.tz) return { ...s, tz: hostTimeZone() };
+  return s;
+}
+
+/** The gateway host's IANA time zone (UTC when the system does not say). */
+export function hostTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 }
 
 /** The rules OpenClaw's CLI enforces, enforced here for every client. */
@@ -147,6 +160,19 @@ function view(job: CronJob): Record<string, unknown> {
   return { ...job, nextRunAtMs: job.state.nextRunAtMs ?? null };
 }
 
+/** Largest cron.list page (OpenClaw's CLI asks for 200). */
+const LIST_PAGE_MAX = 200;
+
+/** A revision of the job set: changes when a job is added, removed or edited (not when it runs). */
+function inventoryRevision(jobs: CronJob[]): string {
+  let h = 2166136261;
+  for (const j of [...jobs].sort((a, b) => a.id.localeCompare(b.id))) {
+    const s = `${j.id}:${j.updatedAtMs};`;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  }
+  return `r${jobs.length}-${(h >>> 0).toString(36)}`;
+}
+
 function changed(ctx: GatewayContext, action: string, job: CronJob): void {
   ctx.broadcast("cron", { jobId: job.id, action, job: view(job) });
 }
@@ -156,14 +182,29 @@ export const cronList = defineMethod({
   name: "cron.list",
   scope: "read",
   summary: "Scheduled jobs, soonest first (includeDisabled to see all).",
-  params: z.looseObject({ includeDisabled: z.boolean().default(false) }),
+  params: z.looseObject({
+    includeDisabled: z.boolean().default(false),
+    limit: z.int().min(1).max(LIST_PAGE_MAX).default(LIST_PAGE_MAX),
+    offset: z.int().min(0).default(0),
+  }),
   handler: async (p, ctx) => {
-    const jobs = (await ctx.store.cron.list()).filter((j) => p.includeDisabled || j.enabled);
-    jobs.sort((a, b) =>
+    const all = (await ctx.store.cron.list()).filter((j) => p.includeDisabled || j.enabled);
+    all.sort((a, b) =>
       (a.state.nextRunAtMs ?? Infinity) - (b.state.nextRunAtMs ?? Infinity) ||
-      a.name.localeCompare(b.name)
+      a.name.localeCompare(b.name) || a.id.localeCompare(b.id)
     );
-    return { jobs: jobs.map(view) };
+    const jobs = all.slice(p.offset, p.offset + p.limit);
+    const hasMore = p.offset + jobs.length < all.length;
+    // Paged as OpenClaw's CLI reads it: a page belongs to one inventory revision.
+    return {
+      jobs: jobs.map(view),
+      total: all.length,
+      offset: p.offset,
+      limit: p.limit,
+      hasMore,
+      nextOffset: hasMore ? p.offset + jobs.length : null,
+      snapshotRevision: inventoryRevision(all),
+    };
   },
 });
 
@@ -260,7 +301,7 @@ export const cronAdd = defineMethod({
       enabled: p.enabled ?? true,
       createdAtMs: now,
       updatedAtMs: now,
-      schedule: fixAt(p.schedule as Schedule, now),
+      schedule: fixSchedule(p.schedule as Schedule, now),
       sessionTarget: p.sessionTarget ?? (kind === "agentTurn" ? "isolated" : "main"),
       wakeMode: p.wakeMode ?? "now",
       payload: p.payload as CronJob["payload"],
@@ -315,7 +356,9 @@ export const cronUpdate = defineMethod({
         next.delivery = patch.delivery as CronJob["delivery"] & object;
       }
       if (patch.deleteAfterRun !== undefined) next.deleteAfterRun = patch.deleteAfterRun;
-      if (patch.schedule !== undefined) next.schedule = fixAt(patch.schedule as Schedule, now);
+      if (patch.schedule !== undefined) {
+        next.schedule = fixSchedule(patch.schedule as Schedule, now);
+      }
       checkTarget(next);
       // A new schedule (or re-enabling) computes the next run from now.
       const recompute = patch.schedule !== undefined || patch.enabled !== undefined;

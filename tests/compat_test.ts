@@ -236,7 +236,25 @@ async function compat(t: Deno.TestContext, oc: Openclaw): Promise<void> {
       // Reads status.sessions.byAgent.
       "status-json": { args: ["status", "--json"], home: remoteHome },
       // A core method gw lacks, asked for with operator.read only.
-      "cron-list": { args: ["cron", "list", ...via("cron-list")] },
+      // The scheduler as OpenClaw's CLI drives it: add (before the "after turns" runs), then list.
+      "cron-add": {
+        args: [
+          "cron",
+          "add",
+          "compat job",
+          "--cron",
+          "0 8 * * *",
+          "--tz",
+          "Asia/Shanghai",
+          "--system-event",
+          "good morning",
+          "--wake",
+          "next-heartbeat",
+          ...via("cron-add"),
+        ],
+        turn: true,
+      },
+      "cron-list": { args: ["cron", "list", ...via("cron-list")], afterTurns: true },
       // Straight to gw, so the close code and timing are gw's own.
       "wrong-token": {
         args: [
@@ -446,12 +464,21 @@ async function compat(t: Deno.TestContext, oc: Openclaw): Promise<void> {
     });
 
     await t.step(
-      "openclaw cron list: gw says it lacks cron.list, not that scopes are missing",
+      "openclaw cron add and cron list: the job, its schedule and next run",
       () => {
-        const x = r["cron-list"]!;
-        exited(x, 1);
-        assert.match(x.stdout + x.stderr, /unknown method: cron\.list/);
-        assert.doesNotMatch(x.stdout + x.stderr, /missing scope/);
+        const add = r["cron-add"]!;
+        exited(add, 0);
+        const sent = proxy.calls("cron-add", "cron.add")[0]!.params as Record<string, unknown>;
+        assert.deepEqual(sent.schedule, { kind: "cron", expr: "0 8 * * *", tz: "Asia/Shanghai" });
+        assert.deepEqual(sent.payload, { kind: "systemEvent", text: "good morning" });
+        assert.equal(sent.sessionTarget, "main");
+        assert.equal(add.json.name, "compat job");
+        // 08:00 in Shanghai is 00:00 UTC.
+        assert.equal(new Date(add.json.state.nextRunAtMs).getUTCHours(), 0);
+        const list = r["cron-list"]!;
+        exited(list, 0);
+        const jobs = (list.json.jobs ?? []) as { id: string; name: string }[];
+        assert.ok(jobs.some((j) => j.id === add.json.id && j.name === "compat job"), list.stdout);
       },
     );
 

@@ -712,14 +712,25 @@ export async function runCron(args: string[], o: CronOptions): Promise<number> {
     method = m;
     return await conn.client.request(m, params as never, { timeoutMs: conn.timeoutMs }) as T;
   };
-  const list = async () =>
-    (await call<{ jobs: Job[] }>("cron.list", { includeDisabled: true })).jobs;
+  /** Every job, page by page (cron.list answers at most 200 at a time). */
+  const list = async (includeDisabled = true) => {
+    const jobs: Job[] = [];
+    for (let offset = 0;;) {
+      const page = await call<{ jobs: Job[]; nextOffset?: number | null }>("cron.list", {
+        includeDisabled,
+        offset,
+      });
+      jobs.push(...page.jobs);
+      if (page.nextOffset === undefined || page.nextOffset === null) return jobs;
+      offset = page.nextOffset;
+    }
+  };
   const out = (v: unknown) => console.log(JSON.stringify(v, null, 2));
   const now = () => Date.now();
   try {
     switch (sub) {
       case "list": {
-        const r = await call<{ jobs: Job[] }>("cron.list", { includeDisabled: f.all === true });
+        const r = { jobs: await list(f.all === true) };
         if (o.json) out(r);
         else if (!r.jobs.length) {
           console.log(

@@ -56,8 +56,9 @@ export function atTime(at: string, now: number): number {
     : undefined;
   if (rel !== undefined) return now + rel;
   const s = at.trim();
-  // A date-time without a zone is UTC (not the gateway's local zone).
-  const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(s) ? `${s}Z` : s;
+  // A date-time without a zone is UTC (not the gateway's local zone), whatever separates date and time.
+  const bare = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}(:\d{2}(\.\d+)?)?)$/.exec(s);
+  const iso = bare ? `${bare[1]}T${bare[2]}Z` : s;
   const t = /^\d{4}-\d{2}-\d{2}/.test(iso) ? Date.parse(iso) : NaN;
   if (!Number.isFinite(t)) {
     throw new ScheduleError(

@@ -19,6 +19,7 @@ import type { AgentRuntime } from "../agent/runtime.ts";
 import type { ChannelRegistry } from "../channels/registry.ts";
 import { sortableId } from "../store/mod.ts";
 import { nextRunAfter } from "./schedule.ts";
+import { canonicalKey } from "../agent/session_keys.ts";
 import type { ThinkingLevel } from "../store/sessions.ts";
 
 /** The timer never sleeps longer than this (clock jumps, jobs added by another process). */
@@ -76,11 +77,16 @@ export class Scheduler {
     for (const job of await this.#d.store.cron.claimed()) {
       const s = job.state;
       if (s.runningAtMs !== undefined && (s.runningUntilMs ?? 0) < now) {
+        // Close the run the dead process left "running" (one record per run).
+        const record = s.runningRecordId
+          ? await this.#d.store.cron.getRun(job.id, s.runningRecordId)
+          : null;
         await this.#finish(job.id, s.runningRunId ?? "", {
           status: "error",
           error: "interrupted: the gateway stopped during this run",
           startedAtMs: s.runningAtMs,
-          scheduledAtMs: s.runningAtMs,
+          scheduledAtMs: record?.scheduledAtMs ?? s.runningSlotMs ?? s.runningAtMs,
+          ...(record ? { record } : {}),
         });
       }
     }
@@ -184,7 +190,7 @@ export class Scheduler {
         });
         return;
       }
-      const claimed = this.#claim(job, now, next);
+      const claimed = this.#claim(job, now, next, slotMs);
       if (!(await cron.put(entry, claimed))) continue;
       this.#start(claimed, slotMs, now, false);
       return;
@@ -211,7 +217,7 @@ export class Scheduler {
       if (this.#isRunning(job, now)) return { ok: true, ran: false, reason: "already-running" };
       const slot = mode === "due" ? job.state.nextRunAtMs! : now;
       const next = mode === "due" ? await this.#nextAfter(job, now) : job.state.nextRunAtMs ?? null;
-      const claimed = this.#claim(job, now, next);
+      const claimed = this.#claim(job, now, next, slot);
       if (!(await cron.put(entry, claimed))) continue;
       const runId = this.#start(claimed, slot, now, mode === "force");
       await this.arm();
@@ -234,8 +240,11 @@ export class Scheduler {
     });
   }
 
-  #claim(job: CronJob, now: number, next: number | null): CronJob {
-    const timeout = job.payload.kind === "agentTurn" && job.payload.timeoutSeconds
+  #claim(job: CronJob, now: number, next: number | null, slotMs: number): CronJob {
+    // A queued system event takes milliseconds; anything else may take a whole agent turn.
+    const timeout = job.payload.kind === "systemEvent" && job.wakeMode === "next-heartbeat"
+      ? 0
+      : job.payload.kind === "agentTurn" && job.payload.timeoutSeconds
       ? job.payload.timeoutSeconds * 1000
       : DEFAULT_TIMEOUT_MS;
     const state = {
@@ -243,6 +252,8 @@ export class Scheduler {
       runningAtMs: now,
       runningUntilMs: now + timeout + CLAIM_MARGIN_MS,
       runningRunId: crypto.randomUUID(),
+      runningRecordId: sortableId(now),
+      runningSlotMs: slotMs,
     };
     if (next === null) delete state.nextRunAtMs;
     else state.nextRunAtMs = next;
@@ -253,7 +264,7 @@ export class Scheduler {
   #start(job: CronJob, slotMs: number, now: number, manual: boolean): string {
     const runId = job.state.runningRunId!;
     const rec: CronRunRecord = {
-      id: sortableId(now),
+      id: job.state.runningRecordId ?? sortableId(now),
       jobId: job.id,
       runId,
       scheduledAtMs: slotMs,
@@ -292,7 +303,10 @@ export class Scheduler {
   #sessionKey(job: CronJob): string {
     const agentId = job.agentId ?? this.#d.defaultAgentId();
     if (job.sessionTarget === "isolated") return `cron:${job.id}`;
-    if (job.sessionTarget.startsWith("session:")) return job.sessionTarget.slice("session:".length);
+    if (job.sessionTarget.startsWith("session:")) {
+      // As chat.history will name it: `session:project` is agent:<default>:project.
+      return canonicalKey(job.sessionTarget.slice("session:".length), agentId);
+    }
     return `agent:${agentId}:main`;
   }
 
@@ -348,8 +362,10 @@ export class Scheduler {
       // The run is the turn; delivery has its own status (lastDeliveryStatus), as in OpenClaw.
       try {
         const configured = this.#d.channels.list().filter((c) => c.configured());
-        const channel = d.channel
-          ? this.#d.channels.get(d.channel)
+        // "last" (OpenClaw's CLI default) means the channel in use: the one configured here.
+        const named = d.channel && d.channel !== "last" ? d.channel : undefined;
+        const channel = named
+          ? this.#d.channels.get(named)
           : configured.length === 1
           ? configured[0]
           : undefined;
@@ -384,16 +400,23 @@ export class Scheduler {
     const cron = this.#d.store.cron;
     const now = this.#d.clock.now();
     let removed = false;
+    /** The job was removed while it ran: its history went with it. */
+    let gone = false;
     let after: CronJob | null = null;
     for (let attempt = 0; attempt < 10; attempt++) {
       const entry = await cron.entry(jobId);
       const job = entry.value;
-      if (!job) break;
+      if (!job) {
+        gone = true;
+        break;
+      }
       const state = { ...job.state };
       if (state.runningRunId === runId || !runId) {
         delete state.runningAtMs;
         delete state.runningUntilMs;
         delete state.runningRunId;
+        delete state.runningRecordId;
+        delete state.runningSlotMs;
       }
       state.lastRunAtMs = r.startedAtMs;
       state.lastStatus = r.status;
@@ -445,7 +468,10 @@ export class Scheduler {
     if (r.error) rec.error = r.error;
     if (r.summary) rec.summary = r.summary;
     if (r.delivery) rec.delivery = r.delivery;
-    if (!removed) {
+    if (gone) {
+      // The "running" record may have been written after cron.remove deleted the history.
+      await cron.deleteRun(jobId, rec.id);
+    } else if (!removed) {
       await cron.putRun(rec);
       await cron.pruneRuns(jobId, now);
     }

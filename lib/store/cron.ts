@@ -38,6 +38,10 @@ export interface CronState {
   /** The running claim expires then (a process that died mid-run frees the job). */
   runningUntilMs?: number;
   runningRunId?: string;
+  /** The run record of the claimed run (so a crash's run is closed, not duplicated). */
+  runningRecordId?: string;
+  /** The slot the claimed run is for. */
+  runningSlotMs?: number;
   lastRunAtMs?: number;
   lastStatus?: "ok" | "error" | "skipped";
   lastError?: string;
@@ -182,6 +186,16 @@ export class CronStore {
   /** Add or replace a run record. */
   async putRun(r: CronRunRecord): Promise<void> {
     await busyRetry(() => this.#kv.set(keys.cronRun(r.jobId, r.id), r));
+  }
+
+  /** A run record by id, or null. */
+  async getRun(jobId: string, id: string): Promise<CronRunRecord | null> {
+    return (await this.#kv.get<CronRunRecord>(keys.cronRun(jobId, id))).value;
+  }
+
+  /** Delete a run record. */
+  async deleteRun(jobId: string, id: string): Promise<void> {
+    await busyRetry(() => this.#kv.delete(keys.cronRun(jobId, id)));
   }
 
   /** A job's runs, newest first (every job's when `jobId` is absent). */
