@@ -110,13 +110,20 @@ export class Scheduler {
     clearTimeout(t);
   }
 
-  /** (Re)arm the timer for the earliest due job; call after every change. */
-  async arm(): Promise<void> {
+  /**
+   * (Re)arm the timer for the earliest due job; call after every change.
+   * `handledUpTo`: after a tick, slots at or before it were already tried; one
+   * still there failed to fire, so it is retried in a second, not in a hot loop.
+   */
+  async arm(handledUpTo?: number): Promise<void> {
     if (this.#stopped) return;
     const [first] = await this.#d.store.cron.earliest(1);
     if (this.#stopped) return;
     const now = this.#d.clock.now();
-    const delay = first ? Math.max(0, Math.min(first.atMs - now, MAX_SLEEP_MS)) : MAX_SLEEP_MS;
+    let delay = first ? Math.max(0, Math.min(first.atMs - now, MAX_SLEEP_MS)) : MAX_SLEEP_MS;
+    if (first && handledUpTo !== undefined && first.atMs <= handledUpTo) {
+      delay = Math.max(delay, 1000);
+    }
     if (this.#timer !== undefined) this.#d.clock.clearTimeout(this.#timer);
     this.#timer = this.#d.clock.setTimeout(() => {
       this.#timer = undefined;
@@ -136,10 +143,14 @@ export class Scheduler {
       return;
     }
     this.#ticking = true;
+    let handledUpTo = 0;
     try {
       do {
         this.#again = false;
-        const due = await this.#d.store.cron.dueBy(this.#d.clock.now());
+        handledUpTo = this.#d.clock.now();
+        const due = await this.#d.store.cron.dueBy(handledUpTo);
+        // More due than one page: go round again.
+        if (due.length === 500) this.#again = true;
         for (const { id, atMs } of due) {
           if (this.#stopped) return;
           try {
@@ -151,7 +162,9 @@ export class Scheduler {
       } while (this.#again && !this.#stopped);
     } finally {
       this.#ticking = false;
-      await this.arm().catch((e) => this.#d.log.error("cron: arming failed", { error: e }));
+      await this.arm(handledUpTo).catch((e) =>
+        this.#d.log.error("cron: arming failed", { error: e })
+      );
     }
   }
 
