@@ -18,6 +18,14 @@ import { configApply, configGet, configPatch, configSchemaMethod, configSet } fr
 import { agentIdentityGet, agentsList, modelsList } from "./agents.ts";
 import { agent, agentWait, chatAbort, chatHistory, chatSend, send } from "./chat.ts";
 import {
+  devicePairApprove,
+  devicePairList,
+  devicePairReject,
+  devicePairRemove,
+  deviceTokenRevoke,
+  deviceTokenRotate,
+} from "./devices.ts";
+import {
   cronAdd,
   cronGet,
   cronList,
@@ -77,4 +85,10 @@ export const methods: readonly MethodDef[] = [
   cronUpdate,
   cronRemove,
   cronRun,
+  devicePairList,
+  devicePairApprove,
+  devicePairReject,
+  devicePairRemove,
+  deviceTokenRotate,
+  deviceTokenRevoke,
 ] as readonly MethodDef[];

@@ -105,6 +105,7 @@ async function stateOf(t: TestGateway, c: RawClient): Promise<Record<string, unk
 
 /** Structured values for required fields no scalar satisfies (cron.add's unions). */
 const STRUCTURED: unknown[] = [
+  "operator",
   { kind: "every", everyMs: 86_400_000 },
   { kind: "systemEvent", text: "x" },
 ];

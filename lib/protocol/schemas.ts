@@ -49,6 +49,6 @@ export const connectParamsSchema: z.ZodType<ConnectParams> = z.looseObject({
     publicKey: z.string().min(1).max(1024),
     signature: z.string().min(1).max(1024),
     signedAt: z.int(),
-    nonce: z.string().min(1).max(128),
+    nonce: z.string().max(128),
   }).optional(),
 }) as unknown as z.ZodType<ConnectParams>;

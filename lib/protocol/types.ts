@@ -229,12 +229,17 @@ export interface HelloOk {
   server: { version: string; connId: string; host?: string; bootId?: string };
   features: { methods: string[]; events: string[]; capabilities?: string[] };
   snapshot: Snapshot;
-  auth:
-    & { role: Role; scopes: string[]; method?: "token" | "password" }
-    & Record<
-      string,
-      unknown
-    >;
+  auth: {
+    role: Role;
+    scopes: string[];
+    method?: "token" | "password" | "device-token";
+    /** The device of this connection, when it signed one. */
+    deviceId?: string;
+    /** A device token issued by this connect: returned here only, once; keep it. */
+    deviceToken?: string;
+    deviceTokenScopes?: string[];
+    issuedAtMs?: number;
+  } & Record<string, unknown>;
   policy: Policy;
 }
 

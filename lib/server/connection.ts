@@ -38,6 +38,8 @@ export class Conn {
   early: string[] | undefined;
   connectedAt = 0;
   caller: CallerInfo | undefined;
+  /** The verified, paired device of this connection, if any. */
+  deviceId: string | undefined;
   slowCheck: ReturnType<typeof setTimeout> | undefined;
   /** A close to perform once in-flight requests have answered. */
   closeWhenIdle: { code: number; reason: string } | undefined;

@@ -70,6 +70,8 @@ export interface GatewayContext {
   eventLoop(): EventLoopStats;
   /** Send an event to every connection allowed to see it; a RawJson payload goes as is. */
   broadcast(event: string, payload: unknown, options?: BroadcastOptions): void;
+  /** Close the live sockets of a device (one role, or all): it was revoked or removed. */
+  closeDevice(deviceId: string, role: string | undefined, reason: string): number;
   /** Make a config change take effect; returns the settings that need a restart. */
   applyConfig(): Promise<string[]>;
 }

@@ -37,6 +37,13 @@ import { defaultTools, type ToolRegistry } from "../agent/tools.ts";
 import { ChannelRegistry } from "../channels/registry.ts";
 import { Scheduler } from "../cron/scheduler.ts";
 import { SharedSecret } from "./secret.ts";
+import { type VerifiedDevice, verifyDevice } from "./device.ts";
+import { intersect, mintToken, pairRequestView, tokenMatches } from "./pairing.ts";
+import { PAIR_REQUEST_TTL_MS, type PairedDevice, type PairRequest } from "../store/devices.ts";
+import type { ConnectParams } from "../protocol/types.ts";
+
+/** The auth generation of sockets authenticated by a device token (not the shared secret). */
+const DEVICE_GENERATION = "device-token";
 import {
   byteLength,
   closeReason,
@@ -346,7 +353,11 @@ export class Gateway implements GatewayContext {
     this.log.warn("gateway secret changed; closing sockets that used the old one");
     const generation = this.#secret.current.generation;
     for (const c of this.#conns) {
-      if (c.state === "open" && c.authGeneration !== generation) {
+      // Device-token sockets do not hang on the shared secret.
+      if (
+        c.state === "open" && c.authGeneration !== DEVICE_GENERATION &&
+        c.authGeneration !== generation
+      ) {
         // A caller that changed the secret (config.patch) gets its answer first.
         const close = { code: CloseCode.AUTH_CHANGED, reason: "gateway auth changed" };
         if (c.inflight > 0) c.closeWhenIdle = close;
@@ -635,10 +646,78 @@ export class Gateway implements GatewayContext {
         );
       }
     }
+    const role: Role = p.role ?? "operator";
+    const c = p.client;
+    // A device counts only once verified: never branch on the field being present (CVE-2026-28472).
+    let device: VerifiedDevice | null = null;
+    if (p.device) {
+      device = await verifyDevice(
+        p.device,
+        {
+          clientId: c.id,
+          clientMode: c.mode,
+          role,
+          scopes: p.scopes ?? [],
+          token: p.auth?.token ?? p.auth?.deviceToken ?? p.auth?.bootstrapToken ?? "",
+          platform: c.platform,
+          deviceFamily: c.deviceFamily,
+        },
+        { nonce: conn.nonce },
+        now,
+      );
+    }
     const secret = this.#secret.current;
     const given = secret.mode === "token" ? p.auth?.token : p.auth?.password;
-    if (!given) {
-      if (!p.auth?.token && !p.auth?.password && !p.auth?.deviceToken && !p.auth?.bootstrapToken) {
+    /** Set when the connect authenticated with a device token (validated). */
+    let byToken: PairedDevice | null = null;
+    if (given) {
+      if (!secret.value) {
+        const code = secret.mode === "token"
+          ? "AUTH_TOKEN_NOT_CONFIGURED"
+          : "AUTH_PASSWORD_NOT_CONFIGURED";
+        throw invalidRequest(`unauthorized: gateway ${secret.mode} not configured`, {
+          code,
+          recommendedNextStep: "update_auth_configuration",
+        });
+      }
+      if (!constantTimeEqual(given, secret.value)) {
+        await this.#authFailed(conn, limited, now, secret.mode);
+        const code = secret.mode === "token" ? "AUTH_TOKEN_MISMATCH" : "AUTH_PASSWORD_MISMATCH";
+        const hint = secret.mode === "token"
+          ? "the gateway's own token is in <state>/token, or gateway.auth.token in gw.json"
+          : "the gateway's password is gateway.auth.password in gw.json";
+        throw invalidRequest(`unauthorized: gateway ${secret.mode} mismatch (${hint})`, {
+          code,
+          authReason: `${secret.mode}_mismatch`,
+          canRetryWithDeviceToken: device !== null,
+          recommendedNextStep: device ? "retry_with_device_token" : "update_auth_credentials",
+        });
+      }
+    } else if (p.auth?.deviceToken) {
+      if (!device) {
+        throw new GatewayError(
+          ErrorCode.NOT_PAIRED,
+          "a device token needs the device's signature",
+          {
+            details: {
+              code: "DEVICE_IDENTITY_REQUIRED",
+              recommendedNextStep: "sign_with_device_identity",
+            },
+          },
+        );
+      }
+      const paired = await this.store.devices.get(device.id);
+      if (!paired || !(await tokenMatches(p.auth.deviceToken, paired.tokens[role]))) {
+        await this.#authFailed(conn, limited, now, "device-token");
+        throw invalidRequest("unauthorized: device token mismatch or revoked", {
+          code: "AUTH_DEVICE_TOKEN_MISMATCH",
+          authReason: "device_token_mismatch",
+          recommendedNextStep: "pair_again",
+        });
+      }
+      byToken = paired;
+    } else {
+      if (!p.auth?.token && !p.auth?.password && !p.auth?.bootstrapToken) {
         throw new GatewayError(ErrorCode.NOT_PAIRED, "device identity required", {
           details: {
             code: "DEVICE_IDENTITY_REQUIRED",
@@ -653,48 +732,55 @@ export class Gateway implements GatewayContext {
         recommendedNextStep: "update_auth_credentials",
       });
     }
-    if (!secret.value) {
-      const code = secret.mode === "token"
-        ? "AUTH_TOKEN_NOT_CONFIGURED"
-        : "AUTH_PASSWORD_NOT_CONFIGURED";
-      throw invalidRequest(`unauthorized: gateway ${secret.mode} not configured`, {
-        code,
-        recommendedNextStep: "update_auth_configuration",
-      });
-    }
-    if (!constantTimeEqual(given, secret.value)) {
-      const lockout = limited ? this.#limiter.fail(conn.peer.ip, now) : 0;
-      this.log.warn("authentication failed", {
-        ip: conn.peer.ip,
-        mode: secret.mode,
-        lockedOut: lockout > 0,
-      });
-      await new Promise((r) => setTimeout(r, AUTH_FAILURE_DELAY_MS));
-      const code = secret.mode === "token" ? "AUTH_TOKEN_MISMATCH" : "AUTH_PASSWORD_MISMATCH";
-      const hint = secret.mode === "token"
-        ? "the gateway's own token is in <state>/token, or gateway.auth.token in gw.json"
-        : "the gateway's password is gateway.auth.password in gw.json";
-      throw invalidRequest(`unauthorized: gateway ${secret.mode} mismatch (${hint})`, {
-        code,
-        authReason: `${secret.mode}_mismatch`,
-        canRetryWithDeviceToken: p.device !== undefined,
-        recommendedNextStep: p.device ? "retry_with_device_token" : "update_auth_credentials",
-      });
-    }
     if (limited) this.#limiter.succeed(conn.peer.ip);
 
-    const role: Role = p.role ?? "operator";
-    const c = p.client;
-    const scopes = sharedSecretScopes(
-      role,
-      c,
-      conn.peer.directLoopback && conn.origin === null,
-      p.scopes,
-    );
+    const directLocal = conn.peer.directLoopback && conn.origin === null;
+    const requested = [...new Set(p.scopes ?? [])];
+    let scopes: string[];
+    let issued: { token: string; role: string; scopes: string[]; issuedAtMs: number } | undefined;
+    if (!device) {
+      // Device-less: only the narrow trusted paths keep their scopes (GHSA-rqpp).
+      scopes = sharedSecretScopes(role, c, directLocal, p.scopes);
+    } else {
+      const paired = byToken ?? await this.store.devices.get(device.id);
+      // Scopes are clamped at every connect: token ∩ approved baseline (GHSA-2pwv).
+      const allowed = byToken
+        ? intersect(byToken.tokens[role]!.scopes, byToken.approvedScopes)
+        : paired?.roles.includes(role)
+        ? paired.approvedScopes
+        : [];
+      const known = paired !== null && paired.roles.includes(role);
+      const more = requested.filter((s) => !allowed.includes(s));
+      let approved = paired;
+      if (!known || more.length > 0) {
+        // A shared secret on direct loopback may approve silently; nothing else does (#1795).
+        if (!byToken && directLocal) {
+          approved = await this.#autoApprove(conn, device, p, role, requested, now);
+        } else {
+          throw await this.#pairingRequired(conn, device, p, role, requested, known, now);
+        }
+      }
+      scopes = intersect(requested, byToken ? allowed : approved!.approvedScopes);
+      if (!byToken) {
+        // A shared-secret connect of a paired device gets a fresh token for this role.
+        const minted = await mintToken(role, approved!.approvedScopes, now);
+        await this.#updateDevice(device.id, (d) => {
+          d.tokens[role] = minted.record;
+        });
+        issued = { token: minted.token, role, scopes: minted.record.scopes, issuedAtMs: now };
+      }
+      await this.#updateDevice(device.id, (d) => {
+        d.lastSeenAtMs = now;
+        d.lastSeenIp = conn.peer.ip;
+        const t = d.tokens[role];
+        if (t && byToken) t.lastUsedAtMs = now;
+      }).catch(() => {});
+      conn.deviceId = device.id;
+    }
     conn.role = role;
     conn.scopes = new Set(scopes);
     conn.client = p.client;
-    conn.authGeneration = secret.generation;
+    conn.authGeneration = byToken ? DEVICE_GENERATION : secret.generation;
     conn.caller = {
       connId: conn.id,
       role,
@@ -705,10 +791,123 @@ export class Gateway implements GatewayContext {
       ip: conn.peer.ip,
       directLoopback: conn.peer.directLoopback,
     };
-    return this.#hello(conn, secret.mode, scopes);
+    return this.#hello(conn, byToken ? "device-token" : secret.mode, scopes, issued, device?.id);
   }
 
-  #hello(conn: Conn, authMode: "token" | "password", scopes: string[]): string {
+  /** Count an authentication failure (lockout) and answer slowly. */
+  async #authFailed(conn: Conn, limited: boolean, now: number, what: string): Promise<void> {
+    const lockout = limited ? this.#limiter.fail(conn.peer.ip, now) : 0;
+    this.log.warn("authentication failed", {
+      ip: conn.peer.ip,
+      mode: what,
+      lockedOut: lockout > 0,
+    });
+    await new Promise((r) => setTimeout(r, AUTH_FAILURE_DELAY_MS));
+  }
+
+  /** Change a paired device (compare-and-set, retried). */
+  async #updateDevice(id: string, fn: (d: PairedDevice) => void): Promise<void> {
+    for (let i = 0; i < 5; i++) {
+      const cur = await this.store.devices.entry(id);
+      if (!cur.value) return;
+      const next = structuredClone(cur.value);
+      fn(next);
+      if (await this.store.devices.put(cur, next)) return;
+    }
+  }
+
+  #pairRequestOf(
+    conn: Conn,
+    device: VerifiedDevice,
+    p: ConnectParams,
+    role: string,
+    scopes: string[],
+    reason: string,
+    now: number,
+  ): PairRequest {
+    const r: PairRequest = {
+      requestId: crypto.randomUUID(),
+      deviceId: device.id,
+      publicKey: device.publicKey,
+      clientId: p.client.id,
+      clientMode: p.client.mode,
+      role,
+      scopes,
+      remoteIp: conn.peer.ip,
+      reason,
+      createdAtMs: now,
+      expiresAtMs: now + PAIR_REQUEST_TTL_MS,
+    };
+    if (p.client.displayName) r.displayName = p.client.displayName;
+    if (p.client.platform) r.platform = p.client.platform;
+    if (p.client.deviceFamily) r.deviceFamily = p.client.deviceFamily;
+    return r;
+  }
+
+  async #autoApprove(
+    conn: Conn,
+    device: VerifiedDevice,
+    p: ConnectParams,
+    role: string,
+    scopes: string[],
+    now: number,
+  ): Promise<PairedDevice> {
+    const req = this.#pairRequestOf(conn, device, p, role, scopes, "auto-loopback", now);
+    const d = await this.store.devices.approve(req, scopes, "auto-loopback", now);
+    if (!d) {
+      throw new GatewayError(ErrorCode.UNAVAILABLE, "pairing is busy; try again", {
+        retryable: true,
+      });
+    }
+    this.log.info("device paired (direct loopback)", { deviceId: device.id, role, scopes });
+    return d;
+  }
+
+  /** Record (or reuse) a pending request, tell pairing operators, and return the error to answer. */
+  async #pairingRequired(
+    conn: Conn,
+    device: VerifiedDevice,
+    p: ConnectParams,
+    role: string,
+    scopes: string[],
+    known: boolean,
+    now: number,
+  ): Promise<GatewayError> {
+    const reason = known ? "scope-upgrade" : "not-paired";
+    const same = (await this.store.devices.requests(now)).find((r) =>
+      r.deviceId === device.id && r.role === role && scopes.every((s) => r.scopes.includes(s))
+    );
+    const req = same ?? this.#pairRequestOf(conn, device, p, role, scopes, reason, now);
+    if (!same) {
+      await this.store.devices.addRequest(req);
+      this.broadcast("device.pair.requested", pairRequestView(req));
+      this.log.info("pairing requested", { deviceId: device.id, ip: conn.peer.ip, role, scopes });
+    }
+    return new GatewayError(ErrorCode.NOT_PAIRED, "pairing required", {
+      details: { code: "PAIRING_REQUIRED", requestId: req.requestId, reason, deviceId: device.id },
+    });
+  }
+
+  /** Close the live sockets of a device (all, or those of one role): revoked or removed. */
+  closeDevice(deviceId: string, role: string | undefined, reason: string): number {
+    let n = 0;
+    for (const c of this.#conns) {
+      if (c.deviceId !== deviceId || (role !== undefined && c.role !== role)) continue;
+      try {
+        c.ws.close(CloseCode.POLICY, reason);
+      } catch { /* closing */ }
+      n++;
+    }
+    return n;
+  }
+
+  #hello(
+    conn: Conn,
+    authMode: "token" | "password" | "device-token",
+    scopes: string[],
+    issued?: { token: string; role: string; scopes: string[]; issuedAtMs: number },
+    deviceId?: string,
+  ): string {
     const cfg = this.config.config.gateway;
     const v4 = conn.protocol >= 4;
     const mainAgent = this.#defaultAgentId();
@@ -739,9 +938,21 @@ export class Gateway implements GatewayContext {
           mainSessionKey: `agent:${mainAgent}:main`,
           scope: "per-sender",
         },
-        authMode,
+        authMode: authMode === "device-token" ? this.#secret.current.mode : authMode,
       },
-      auth: v4 ? { method: authMode, role: conn.role, scopes } : { role: conn.role, scopes },
+      auth: {
+        ...(v4 ? { method: authMode } : {}),
+        role: conn.role,
+        scopes,
+        ...(deviceId ? { deviceId } : {}),
+        ...(issued
+          ? {
+            deviceToken: issued.token,
+            deviceTokenScopes: issued.scopes,
+            issuedAtMs: issued.issuedAtMs,
+          }
+          : {}),
+      },
       policy: {
         maxPayload: cfg.maxPayload,
         maxBufferedBytes: cfg.maxBufferedBytes,
@@ -761,7 +972,20 @@ export class Gateway implements GatewayContext {
   }
 
   #eventNames(): string[] {
-    return ["connect.challenge", "tick", "presence", "health", "heartbeat", "shutdown"];
+    return [
+      "connect.challenge",
+      "tick",
+      "presence",
+      "health",
+      "heartbeat",
+      "shutdown",
+      "agent",
+      "chat",
+      "sessions.changed",
+      "cron",
+      "device.pair.requested",
+      "device.pair.resolved",
+    ];
   }
 
   #defaultAgentId(): string {

@@ -78,6 +78,14 @@ export const keys = {
   cronRuns: (jobId: string): Deno.KvKey => [...P, "cron", "run", jobId],
   /** Every run record. */
   cronRunsAll: (): Deno.KvKey => [...P, "cron", "run"],
+  /** A paired device, by device id. */
+  device: (id: string): Deno.KvKey => [...P, "device", id],
+  /** Every paired device. */
+  devices: (): Deno.KvKey => [...P, "device"],
+  /** A pending pairing request, by request id (expires after 5 minutes). */
+  pairRequest: (id: string): Deno.KvKey => [...P, "pairreq", id],
+  /** Every pending pairing request. */
+  pairRequests: (): Deno.KvKey => [...P, "pairreq"],
   /** An idempotency record (`kind` is chat, agent, send, ...). */
   idempotency: (kind: string, key: string): Deno.KvKey => [...P, "idem", kind, key],
 } as const;

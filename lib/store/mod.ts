@@ -9,6 +9,7 @@ import { keys, SCHEMA_VERSION } from "./keys.ts";
 import { SessionStore } from "./sessions.ts";
 import { IdempotencyStore, UsageStore } from "./usage.ts";
 import { CronStore } from "./cron.ts";
+import { DeviceStore } from "./devices.ts";
 
 export { keys, SCHEMA_VERSION } from "./keys.ts";
 export { SessionStore } from "./sessions.ts";
@@ -16,6 +17,8 @@ export type { PendingInput, RunMarker, SessionEntry, StoredMessage } from "./ses
 export { IdempotencyStore, UsageStore } from "./usage.ts";
 export type { UsageRow } from "./usage.ts";
 export { CronStore } from "./cron.ts";
+export { DeviceStore, PAIR_REQUEST_TTL_MS } from "./devices.ts";
+export type { DeviceTokenRecord, PairedDevice, PairRequest } from "./devices.ts";
 export type { CronDelivery, CronJob, CronPayload, CronRunRecord, CronState } from "./cron.ts";
 
 /** The state dir was written by a newer gw whose key layout this one does not know. */
@@ -76,6 +79,8 @@ export class Store {
   readonly idempotency: IdempotencyStore;
   /** Cron jobs and their runs. */
   readonly cron: CronStore;
+  /** Paired devices, tokens and pairing requests. */
+  readonly devices: DeviceStore;
   readonly #kv: Deno.Kv;
 
   private constructor(kv: Deno.Kv, path: string) {
@@ -85,6 +90,7 @@ export class Store {
     this.usage = new UsageStore(kv);
     this.idempotency = new IdempotencyStore(kv);
     this.cron = new CronStore(kv);
+    this.devices = new DeviceStore(kv);
   }
 
   /** Open (creating when needed) the KV file at `path` and check its layout version. */
