@@ -8,6 +8,8 @@
  *   gw agent "message" [--session KEY] [--model M] [--json]   one turn
  *   gw sessions [list|show KEY|reset KEY|delete KEY] [--json]
  *   gw cron [list|add|edit|rm|run|runs|status] ...    scheduled jobs
+ *   gw devices [list|approve|reject|remove|rotate|revoke] ...   paired devices
+ *   gw pair <url> [--token T | --password P]         pair this machine with a gateway
  *   gw version | gw help
  *
  * Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.
@@ -43,6 +45,16 @@ Usage:
   gw cron rm ID | run ID [--due] | status
   gw cron runs [ID] [--status ok|error|skipped|running] [--limit N] [--json]
              an ID may be any unique prefix of a job's id; times without a zone are UTC
+  gw devices [list] [--json]                 pairing requests and paired devices
+  gw devices approve REQUEST | reject REQUEST
+  gw devices remove DEVICE
+  gw devices rotate DEVICE [--role operator] [--scopes read,write]   prints the new token once
+  gw devices revoke DEVICE [--role operator]
+             REQUEST and DEVICE may be any unique prefix of the id
+  gw pair    <url> [--token T | --password P] [--name NAME] [--scopes a,b] [--timeout 5m]
+             pair this machine with a remote gateway: waits for 'gw devices approve' on
+             the gateway's machine, then keeps a device token, so later client commands
+             with --url <url> need no --token
   gw version
   gw help    [--json]        list the gateway's methods
 
@@ -50,7 +62,7 @@ Client commands also take --url URL, --token T | --password P and --state-dir DI
 Thinking levels: off, minimal, low, medium, high, xhigh.
 Durations: 30s, 20m, 1h, 1h30m, 1d.
 Environment: GW_PORT, GW_BIND, GW_STATE_DIR, GW_TOKEN, GW_PASSWORD.
-State (config gw.json, token, gw.kv, logs/) lives in ~/.gw unless --state-dir says otherwise.
+State (config gw.json, token, gw.kv, logs/, identity/) lives in ~/.gw unless --state-dir says otherwise.
 Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.`;
 
 const OPTIONS = {
@@ -89,6 +101,8 @@ const OPTIONS = {
   name: { type: "string" },
   due: { type: "boolean" },
   status: { type: "string" },
+  role: { type: "string" },
+  scopes: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -108,6 +122,8 @@ const COMMAND_FLAGS: Record<string, string[]> = {
     ...["disabled", "enable", "disable", "keep-after-run", "description", "name", "due"],
     ...["status", "limit"],
   ],
+  devices: [...CLIENT_FLAGS, "json", "role", "scopes"],
+  pair: [...CLIENT_FLAGS, "json", "name", "scopes", "role"],
 };
 
 /** The first flag given that `command` does not take, or null. */
@@ -278,6 +294,14 @@ export async function main(args: string[]): Promise<number> {
     case "cron": {
       const { runCron } = await import("./lib/cli/cron.ts");
       return await clientCommand(() => runCron(rest, { ...callOpts, flags: v }));
+    }
+    case "devices": {
+      const { runDevices } = await import("./lib/cli/devices.ts");
+      return await clientCommand(() => runDevices(rest, { ...callOpts, flags: v }));
+    }
+    case "pair": {
+      const { runPair } = await import("./lib/cli/devices.ts");
+      return await clientCommand(() => runPair(rest, { ...callOpts, flags: v }));
     }
     default:
       return usage(`unknown command '${command}'`);

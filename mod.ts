@@ -2,7 +2,8 @@
  * gw's client library: {@link GatewayClient}, a dependency-free client for the
  * OpenClaw Gateway WebSocket protocol, and the protocol's types and constants.
  * It runs in Deno, browsers, Node 22+ and Bun (anything with a global
- * `WebSocket`).
+ * `WebSocket`). {@link DeviceIdentity} and {@link deviceAuthHook} add an Ed25519
+ * device identity (pairing, device tokens kept in an {@link IdentityStorage}).
  *
  * @example
  * ```ts ignore
@@ -39,4 +40,23 @@ export type {
   SeqGap,
   StateHandler,
 } from "./lib/client/client.ts";
+export {
+  deviceAuthHook,
+  deviceAuthPayload,
+  DeviceIdentity,
+  gatewayKey,
+  IdentityError,
+  IndexedDbIdentityStorage,
+  loadOrCreateIdentity,
+  MemoryIdentityStorage,
+  signedToken,
+} from "./lib/client/identity.ts";
+export type {
+  DeviceTokenStorage,
+  IdentityStorage,
+  SignDeviceHook,
+  SignParams,
+  StoredDeviceToken,
+  StoredIdentity,
+} from "./lib/client/identity.ts";
 export * from "./lib/protocol/types.ts";

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type AnyFrame, connected, denoDir, gwRunArgs, ok, startTestGateway } from "./_helpers.ts";
 import { type AnthropicScript, startFakeAnthropic } from "./_fake_anthropic.ts";
+import { json, type RunResult, show } from "./_cli.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -47,12 +48,6 @@ async function setup() {
 
 type Env = Awaited<ReturnType<typeof setup>>;
 
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Run `gw <args>` to completion with `stdin` (or none), killed after `timeoutMs`. */
 async function gw(
   env: Env,
@@ -82,18 +77,6 @@ async function gw(
     return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
   } finally {
     clearTimeout(timer);
-  }
-}
-
-function show(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
-
-function json(r: RunResult): AnyFrame {
-  try {
-    return JSON.parse(r.stdout);
-  } catch (e) {
-    throw new Error(`stdout is not JSON (${(e as Error).message}):\n${show(r)}`);
   }
 }
 

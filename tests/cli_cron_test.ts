@@ -5,16 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { type AnyFrame, connected, denoDir, gwRunArgs, ok, startTestGateway } from "./_helpers.ts";
+import { json, okRun, type RunResult, show } from "./_cli.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
 // ------------------------------------------------------------------ helpers
-
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** A gateway and a temp HOME for the children. */
 async function setup() {
@@ -64,24 +59,6 @@ async function cron(
   } finally {
     clearTimeout(timer);
   }
-}
-
-function show(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
-
-function json(r: RunResult): AnyFrame {
-  try {
-    return JSON.parse(r.stdout);
-  } catch (e) {
-    throw new Error(`stdout is not JSON (${(e as Error).message}):\n${show(r)}`);
-  }
-}
-
-/** Exit 0 or fail showing the run. */
-function okRun(r: RunResult, what: string): RunResult {
-  assert.equal(r.code, 0, `${what}: ${show(r)}`);
-  return r;
 }
 
 /** The table row that starts with `id8`, or undefined. */

@@ -289,7 +289,10 @@ Deno.test("#1795: a remote device (through a trusted proxy) needs pairing; appro
   const approved = await ok(admin, "device.pair.approve", { requestId });
   assert.equal(approved.decision, "approved");
   assert.deepEqual(approved.device.approvedScopes, ["operator.read", "operator.write"]);
-  assert.equal((await admin.next((f) => f.event === "device.pair.resolved")).payload.decision, "approved");
+  assert.equal(
+    (await admin.next((f) => f.event === "device.pair.resolved")).payload.decision,
+    "approved",
+  );
   // Now the shared secret + signature gives it a token; the token alone then suffices.
   const third = await signedConnect(t.url, dev, { headers: REMOTE, scopes: ["operator.read"] });
   assert.equal(third.res.ok, true, JSON.stringify(third.res.error));

@@ -10,7 +10,9 @@ import {
   GatewayRequestError,
   GatewayTimeoutError,
 } from "../client/client.ts";
-import { DEFAULT_OPERATOR_SCOPES } from "../protocol/types.ts";
+import { deviceAuthHook, DeviceIdentity } from "../client/identity.ts";
+import { DEFAULT_OPERATOR_SCOPES, type Role } from "../protocol/types.ts";
+import { FileIdentityStorage } from "./identity.ts";
 import { VERSION } from "../version.ts";
 import { resolveStateDir, tildify } from "./paths.ts";
 import { bold, dim, green, red, yellow } from "./style.ts";
@@ -34,6 +36,8 @@ export interface Target {
   token: string | undefined;
   password: string | undefined;
   tokenSource: string;
+  /** Whether the connect uses this machine's device token (from `gw pair`). */
+  deviceToken?: boolean;
 }
 
 async function readLocalConfig(stateDir: string): Promise<Record<string, unknown>> {
@@ -108,13 +112,39 @@ export class UsageError extends Error {
   }
 }
 
+/** An id or prefix that matches nothing, or more than one thing (exit 1). */
+export class LookupError extends Error {
+  /** Create the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "LookupError";
+  }
+}
+
+/** A string flag's value, or undefined (absent or boolean). */
+export function strFlag(f: Readonly<Record<string, unknown>>, k: string): string | undefined {
+  const v = f[k];
+  return typeof v === "string" ? v : undefined;
+}
+
 function explainConnect(e: unknown, t: Target): string {
   if (e instanceof GatewayRequestError) {
     const code = String(e.details?.code ?? e.code);
     const msg = e.message.replace(/^connect failed: /, "");
+    if (t.deviceToken && (code.startsWith("AUTH_") || e.code === "NOT_PAIRED")) {
+      const forgot = code.startsWith("AUTH_") && code !== "AUTH_RATE_LIMITED"
+        ? " (revoked or removed?); this machine forgot it"
+        : "";
+      return `the gateway at ${t.url} refused this machine's device token: ${msg}${forgot}\n  ` +
+        `pair again: gw pair ${t.url} --token T   (or pass --token)`;
+    }
+    if (code === "PAIRING_REQUIRED") {
+      return `the gateway at ${t.url} wants this device paired: ${msg}\n  run: gw pair ${t.url} --token T`;
+    }
     if (code.startsWith("AUTH_") || code === "DEVICE_IDENTITY_REQUIRED") {
       const hint = !t.token && !t.password
-        ? "no token was found: pass --token, set GW_TOKEN, or run on the gateway's machine"
+        ? "no token was found: pass --token, set GW_TOKEN, run on the gateway's machine, " +
+          "or pair this machine once with: gw pair <url> --token T"
         : `the gateway rejected the ${t.password ? "password" : `token from ${t.tokenSource}`}`;
       return `cannot authenticate to ${t.url}: ${msg}\n  ${hint}`;
     }
@@ -166,6 +196,19 @@ export async function connectClient(
   };
   if (t.token) init.token = t.token;
   if (t.password) init.password = t.password;
+  if (!t.token && !t.password) {
+    // No shared secret: this machine's device token from `gw pair`, if it has one for the URL.
+    const failed = await useDeviceToken(init, t, resolveStateDir(o.stateDir));
+    if (failed) {
+      if (o.json) {
+        console.log(
+          JSON.stringify({ ok: false, error: { type: "connect_error", message: failed } }),
+        );
+      }
+      console.error(`${red("gw:")} ${failed}`);
+      return Exit.CONNECT;
+    }
+  }
   const client = new GatewayClient(init);
   try {
     await client.connect();
@@ -183,6 +226,39 @@ export async function connectClient(
     return Exit.CONNECT;
   }
   return { client, target: t, timeoutMs };
+}
+
+/**
+ * Set `init` up to connect with the device token stored for `t.url` and the
+ * signed identity it belongs to, asking for the token's role and scopes.
+ * Returns an error message when the token is there but the identity is not
+ * usable; nothing changes when no token is stored.
+ */
+async function useDeviceToken(
+  init: ConstructorParameters<typeof GatewayClient>[0],
+  t: Target,
+  stateDir: string,
+): Promise<string | undefined> {
+  const storage = new FileIdentityStorage(stateDir);
+  const stored = await storage.loadToken(t.url).catch(() => null);
+  if (!stored) return undefined;
+  let identity: DeviceIdentity;
+  try {
+    const s = await storage.load();
+    if (!s) throw new Error(`${tildify(storage.devicePath)} is missing`);
+    identity = await DeviceIdentity.fromJSON(s);
+  } catch (e) {
+    return `cannot use the device token for ${t.url}: ${(e as Error).message}\n  ` +
+      `pair again: gw pair ${t.url} --token T   (or pass --token)`;
+  }
+  init.signDevice = deviceAuthHook(identity);
+  init.deviceTokens = storage;
+  init.useDeviceToken = true;
+  init.role = stored.role as Role;
+  init.scopes = [...stored.scopes];
+  t.deviceToken = true;
+  t.tokenSource = `the device token in ${tildify(storage.tokensPath)}`;
+  return undefined;
 }
 
 /**

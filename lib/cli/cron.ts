@@ -13,7 +13,15 @@
 import { parseDuration } from "../duration.ts";
 import type { Schedule } from "../cron/schedule.ts";
 import type { CronDelivery, CronJob, CronPayload, CronRunRecord } from "../store/cron.ts";
-import { type CallOptions, connectClient, Exit, reportRequestError, UsageError } from "./call.ts";
+import {
+  type CallOptions,
+  connectClient,
+  Exit,
+  LookupError,
+  reportRequestError,
+  strFlag,
+  UsageError,
+} from "./call.ts";
 import { tildify } from "./paths.ts";
 import { bold, dim, green, red, table, yellow } from "./style.ts";
 
@@ -75,23 +83,10 @@ const RUN_STATUSES = ["ok", "error", "skipped", "running", "all"];
 const SESSION_TARGET = /^(main|isolated|session:.+)$/;
 const DURATION_EXAMPLES = "30s, 20m, 1h, 1h30m or 1d";
 
-/** A job reference that matches no job, or more than one (exit 1). */
-class LookupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "LookupError";
-  }
-}
-
 // ------------------------------------------------------------------ flags
 
-function str(f: CronFlags, k: string): string | undefined {
-  const v = f[k];
-  return typeof v === "string" ? v : undefined;
-}
-
 function nonEmpty(f: CronFlags, k: string): string | undefined {
-  const v = str(f, k);
+  const v = strFlag(f, k);
   if (v !== undefined && !v.trim()) throw new UsageError(`--${k}: expected text, got nothing`);
   return v;
 }
@@ -176,18 +171,18 @@ function limitFlag(text: string | undefined): number | undefined {
  * (`--tz` alone on a cron job); undefined when no schedule flag was given.
  */
 function scheduleFrom(f: CronFlags, cur?: Schedule): Schedule | undefined {
-  const kinds = ["every", "at", "cron"].filter((k) => str(f, k) !== undefined);
+  const kinds = ["every", "at", "cron"].filter((k) => strFlag(f, k) !== undefined);
   if (kinds.length > 1) {
     throw new UsageError(
       `pass one schedule, got ${kinds.map((k) => `--${k}`).join(" and ")}`,
     );
   }
-  const every = str(f, "every");
-  const at = str(f, "at");
+  const every = strFlag(f, "every");
+  const at = strFlag(f, "at");
   const expr = nonEmpty(f, "cron");
-  const anchor = str(f, "anchor");
+  const anchor = strFlag(f, "anchor");
   const tz = nonEmpty(f, "tz");
-  const stagger = str(f, "stagger");
+  const stagger = strFlag(f, "stagger");
   const kind = every !== undefined
     ? "every"
     : at !== undefined
@@ -238,7 +233,7 @@ function payloadFrom(f: CronFlags, cur?: CronPayload): CronPayload | undefined {
   if (message !== undefined && text !== undefined) {
     throw new UsageError("pass --message (an agent turn) or --system-event, not both");
   }
-  const turnFlag = TURN_FLAGS.find((k) => str(f, k) !== undefined);
+  const turnFlag = TURN_FLAGS.find((k) => strFlag(f, k) !== undefined);
   if (text !== undefined) {
     if (turnFlag) {
       throw new UsageError(`--${turnFlag} goes with --message (an agent turn), not --system-event`);
@@ -259,7 +254,7 @@ function payloadFrom(f: CronFlags, cur?: CronPayload): CronPayload | undefined {
   if (message !== undefined) p.message = message;
   const model = nonEmpty(f, "model");
   const thinking = nonEmpty(f, "thinking");
-  const timeout = str(f, "timeout");
+  const timeout = strFlag(f, "timeout");
   if (model !== undefined) p.model = model;
   if (thinking !== undefined) p.thinking = thinking;
   if (timeout !== undefined) p.timeoutSeconds = turnTimeout(timeout);
@@ -280,21 +275,21 @@ function deliveryFrom(f: CronFlags, cur?: CronDelivery): CronDelivery | undefine
 /** The job fields other than schedule, payload and delivery that the flags set. */
 function otherFields(f: CronFlags): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const session = str(f, "session");
+  const session = strFlag(f, "session");
   if (session !== undefined) {
     if (!SESSION_TARGET.test(session)) {
       throw new UsageError(`--session: expected main, isolated or session:KEY, got '${session}'`);
     }
     out.sessionTarget = session;
   }
-  const wake = str(f, "wake");
+  const wake = strFlag(f, "wake");
   if (wake !== undefined) {
     if (wake !== "now" && wake !== "next-heartbeat") {
       throw new UsageError(`--wake: expected now or next-heartbeat, got '${wake}'`);
     }
     out.wakeMode = wake;
   }
-  const description = str(f, "description");
+  const description = strFlag(f, "description");
   if (description !== undefined) out.description = description;
   if (f["keep-after-run"] === true) out.deleteAfterRun = false;
   if (f.disabled === true) out.enabled = false;
@@ -335,17 +330,18 @@ function addParams(name: string, f: CronFlags): Record<string, unknown> {
  * how the flags combine with it is checked once it is).
  */
 function checkValues(f: CronFlags): void {
-  if (["every", "at", "cron"].some((k) => str(f, k) !== undefined)) scheduleFrom(f);
+  if (["every", "at", "cron"].some((k) => strFlag(f, k) !== undefined)) scheduleFrom(f);
   else {
-    const anchor = str(f, "anchor");
-    const stagger = str(f, "stagger");
+    const anchor = strFlag(f, "anchor");
+    const stagger = strFlag(f, "stagger");
     if (anchor !== undefined) isoFlag("anchor", anchor);
     if (stagger !== undefined) durationFlag("stagger", stagger, 0);
     nonEmpty(f, "tz");
   }
-  if (str(f, "message") !== undefined || str(f, "system-event") !== undefined) payloadFrom(f);
-  else {
-    const timeout = str(f, "timeout");
+  if (strFlag(f, "message") !== undefined || strFlag(f, "system-event") !== undefined) {
+    payloadFrom(f);
+  } else {
+    const timeout = strFlag(f, "timeout");
     if (timeout !== undefined) turnTimeout(timeout);
     nonEmpty(f, "model");
     nonEmpty(f, "thinking");
@@ -362,7 +358,7 @@ function editsSomething(f: CronFlags): boolean {
 /** The `cron.update` patch for `job` from the flags: only what they change. */
 function editPatch(job: Job, f: CronFlags): Record<string, unknown> {
   const patch: Record<string, unknown> = otherFields(f);
-  const name = str(f, "name");
+  const name = strFlag(f, "name");
   if (name !== undefined) {
     if (!name.trim()) throw new UsageError("--name: expected text, got nothing");
     patch.name = name;
@@ -681,7 +677,7 @@ export async function runCron(args: string[], o: CronOptions): Promise<number> {
   // Everything that can be checked without the gateway is checked here.
   let addition: Record<string, unknown> | undefined;
   if (sub === "add") {
-    const flagName = str(f, "name");
+    const flagName = strFlag(f, "name");
     if (arg !== undefined && flagName !== undefined && arg !== flagName) {
       throw new UsageError(`two names: '${arg}' and --name '${flagName}'`);
     }
@@ -697,11 +693,11 @@ export async function runCron(args: string[], o: CronOptions): Promise<number> {
     }
     checkValues(f);
   }
-  const status = str(f, "status");
+  const status = strFlag(f, "status");
   if (status !== undefined && !RUN_STATUSES.includes(status)) {
     throw new UsageError(`--status: expected ${RUN_STATUSES.join(", ")}, got '${status}'`);
   }
-  const limit = limitFlag(str(f, "limit"));
+  const limit = limitFlag(strFlag(f, "limit"));
 
   // For add and edit, --timeout is the job's turn limit, not the request's.
   const jobTimeout = sub === "add" || sub === "edit";

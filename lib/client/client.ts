@@ -24,6 +24,7 @@ import type {
   ResultOf,
   Role,
 } from "../protocol/types.ts";
+import type { DeviceTokenStorage } from "./identity.ts";
 
 /** Backoff settings for automatic reconnects; every field has a default. */
 export interface ReconnectOptions {
@@ -66,6 +67,22 @@ export interface GatewayClientOptions {
   signDevice?:
     | ((challenge: ConnectChallenge, params: ConnectParams) => Promise<DeviceAuth | undefined>)
     | undefined;
+  /**
+   * Where device tokens are kept, per gateway URL: a `hello-ok.auth.deviceToken`
+   * is saved there (with its role, scopes and issue time) before
+   * {@link GatewayClient.connect} resolves. A failed save is ignored.
+   */
+  deviceTokens?: DeviceTokenStorage | undefined;
+  /**
+   * When `deviceTokens` holds a token for this URL and role, connect with it
+   * (`auth.deviceToken`) instead of `token`/`password`. The gateway takes a
+   * device token only with a signed device (`signDevice`) and for no more than
+   * the token's scopes, so ask for those. When the gateway refuses the token
+   * (an `AUTH_*` error), it is removed from `deviceTokens`, and the next
+   * {@link GatewayClient.connect} uses `token`/`password` again.
+   * @default {false}
+   */
+  useDeviceToken?: boolean;
   /** Reconnect after a connection that reached hello-ok drops. @default {false} */
   reconnect?: boolean | ReconnectOptions;
   /** Default timeout of a request; 0 means none. @default {30000} */
@@ -233,6 +250,8 @@ export class GatewayClient {
   #base: ConnectParams;
   #auth: NonNullable<ConnectParams["auth"]> | undefined;
   #signDevice: GatewayClientOptions["signDevice"];
+  #deviceTokens: DeviceTokenStorage | undefined;
+  #useDeviceToken: boolean;
   #reconnect: Required<ReconnectOptions> | undefined;
   #requestTimeoutMs: number;
   #connectTimeoutMs: number;
@@ -244,6 +263,7 @@ export class GatewayClient {
   #handshake: _Deferred<HelloOk> | undefined;
   #challenged = false;
   #connectError: GatewayRequestError | undefined;
+  #forgetting: Promise<void> | undefined;
   #pending = new Map<string, _Pending>();
   #listeners = new Map<string, Set<EventHandler>>();
   #stateHandlers = new Set<StateHandler>();
@@ -283,6 +303,8 @@ export class GatewayClient {
       if (options.password !== undefined) this.#auth.password = options.password;
     }
     this.#signDevice = options.signDevice;
+    this.#deviceTokens = options.deviceTokens;
+    this.#useDeviceToken = options.useDeviceToken ?? false;
     const r = options.reconnect;
     if (r) {
       const o = r === true ? {} : r;
@@ -464,7 +486,10 @@ export class GatewayClient {
         delay,
       );
     }
-    hs?.reject(cause);
+    const forgetting = this.#forgetting;
+    this.#forgetting = undefined;
+    if (forgetting) void forgetting.then(() => hs?.reject(cause));
+    else hs?.reject(cause);
   }
 
   #onData(ws: WebSocket, data: unknown): void {
@@ -522,6 +547,7 @@ export class GatewayClient {
   }
 
   async #sendConnect(ws: WebSocket, challenge: ConnectChallenge): Promise<void> {
+    let sentDeviceToken = false;
     try {
       const params: ConnectParams = {
         ...this.#base,
@@ -529,10 +555,18 @@ export class GatewayClient {
         scopes: [...this.#base.scopes!],
       };
       if (this.#auth) params.auth = { ...this.#auth };
+      if (this.#useDeviceToken && this.#deviceTokens) {
+        const stored = await this.#deviceTokens.loadToken(this.#url).catch(() => null);
+        if (stored?.token && stored.role === params.role) {
+          params.auth = { deviceToken: stored.token };
+          sentDeviceToken = true;
+        }
+      }
       const device = await this.#signDevice?.(challenge, params);
       if (device) params.device = device;
       if (ws !== this.#ws) return;
       const hello = await this.#call(ws, "connect", params, false, { timeoutMs: 0 }) as HelloOk;
+      await this.#saveDeviceToken(hello, params);
       if (ws !== this.#ws) return;
       clearTimeout(this.#connectTimer);
       this.#hello = hello;
@@ -549,12 +583,34 @@ export class GatewayClient {
       if (e instanceof GatewayRequestError) {
         // Settle only once the socket is gone, so a rejected connect leaves nothing open.
         this.#connectError = e;
+        if (sentDeviceToken && _isAuthFailure(e) && this.#deviceTokens) {
+          // The refused token is forgotten before connect() rejects.
+          this.#forgetting = this.#deviceTokens.clearToken(this.#url).catch(() => {});
+        }
         ws.close(CloseCode.NORMAL);
       } else {
         const err = new GatewayConnectError("The connect handshake failed", { cause: e });
         this.#abort(ws, CloseCode.NORMAL, "handshake failed", err);
       }
     }
+  }
+
+  /** Keep a device token hello-ok carries, when there is somewhere to keep it. */
+  async #saveDeviceToken(hello: HelloOk, params: ConnectParams): Promise<void> {
+    const auth = hello.auth as HelloOk["auth"] | undefined;
+    const token = auth?.deviceToken;
+    if (!this.#deviceTokens || typeof token !== "string" || !token) return;
+    const role = typeof auth?.deviceTokenRole === "string"
+      ? auth.deviceTokenRole
+      : auth?.role ?? params.role ?? "operator";
+    const scopes = Array.isArray(auth?.deviceTokenScopes)
+      ? auth.deviceTokenScopes as string[]
+      : Array.isArray(auth?.scopes)
+      ? auth.scopes
+      : params.scopes ?? [];
+    const issuedAtMs = typeof auth?.issuedAtMs === "number" ? auth.issuedAtMs : Date.now();
+    await this.#deviceTokens.saveToken(this.#url, { token, role, scopes: [...scopes], issuedAtMs })
+      .catch(() => {});
   }
 
   #armWatchdog(ws: WebSocket): void {
@@ -651,6 +707,12 @@ function _isFatal(error: GatewayRequestError | undefined): boolean {
   if (typeof code !== "string") return false;
   return (code.startsWith("AUTH_") && code !== "AUTH_RATE_LIMITED") ||
     code === "PROTOCOL_MISMATCH";
+}
+
+/** A connect refused for its credentials (a wait for the rate limit is not one). */
+function _isAuthFailure(error: GatewayRequestError): boolean {
+  const code = error.details?.code;
+  return typeof code === "string" && code.startsWith("AUTH_") && code !== "AUTH_RATE_LIMITED";
 }
 
 function _backoff(attempt: number, o: Required<ReconnectOptions>): number {

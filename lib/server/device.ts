@@ -7,6 +7,21 @@
  * @module
  */
 import { GatewayError } from "../protocol/errors.ts";
+import {
+  devicePayload,
+  fromB64url,
+  sha256Hex,
+  type SignedFields,
+  toB64url,
+} from "../protocol/device_auth.ts";
+
+export {
+  devicePayload,
+  fromB64url,
+  sha256Hex,
+  type SignedFields,
+  toB64url,
+} from "../protocol/device_auth.ts";
 import { ErrorCode } from "../protocol/types.ts";
 
 /** How far `signedAt` may be from the gateway's clock. */
@@ -37,18 +52,6 @@ export interface DeviceParams {
   nonce: string;
 }
 
-/** The fields of the signed payload besides the device's own. */
-export interface SignedFields {
-  clientId: string;
-  clientMode: string;
-  role: string;
-  scopes: readonly string[];
-  /** The first of auth.token, auth.deviceToken, auth.bootstrapToken, else "". */
-  token: string;
-  platform?: string | undefined;
-  deviceFamily?: string | undefined;
-}
-
 /** A device whose key, signature, time and nonce all checked out. */
 export interface VerifiedDevice {
   id: string;
@@ -56,52 +59,6 @@ export interface VerifiedDevice {
   publicKey: string;
   /** Which payload version the signature was over. */
   version: "v3" | "v2";
-}
-
-/** Trim, and lower-case A–Z only (as OpenClaw normalises the payload fields). */
-function norm(s: string | undefined): string {
-  return (s ?? "").trim().replace(/[A-Z]/g, (c) => c.toLowerCase());
-}
-
-/** The v3 (or v2) string a device signs. */
-export function devicePayload(
-  version: "v3" | "v2",
-  deviceId: string,
-  f: SignedFields,
-  signedAt: number,
-  nonce: string,
-): string {
-  const base = [
-    version,
-    deviceId,
-    f.clientId,
-    f.clientMode,
-    f.role,
-    f.scopes.join(","),
-    String(signedAt),
-    f.token,
-    nonce,
-  ];
-  return (version === "v3" ? [...base, norm(f.platform), norm(f.deviceFamily)] : base).join("|");
-}
-
-/** base64url (or base64) text to bytes; null when it is not. */
-export function fromB64url(s: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_\-+/]*={0,2}$/.test(s)) return null;
-  const b64 = s.replace(/-/g, "+").replace(/_/g, "/");
-  try {
-    const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
-    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-  } catch {
-    return null;
-  }
-}
-
-/** Bytes to base64url without padding. */
-export function toB64url(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += String.fromCharCode(x);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 /** The raw 32-byte key from base64url raw or PEM (SPKI), or null. */
@@ -112,12 +69,6 @@ export function rawPublicKey(publicKey: string): Uint8Array | null {
   if (bytes.length === 32) return bytes;
   if (bytes.length === 44 && SPKI_PREFIX.every((b, i) => bytes[i] === b)) return bytes.slice(12);
   return null;
-}
-
-/** Lower-case hex SHA-256 of `bytes`. */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function fail(code: string, message: string): GatewayError {

@@ -1,0 +1,33 @@
+/**
+ * Helpers for tests that run the gw CLI as a child process: the result of a
+ * run, and assertions that print the whole run when they fail.
+ */
+import assert from "node:assert/strict";
+import type { AnyFrame } from "./_helpers.ts";
+
+/** What a finished `gw …` child left. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The run, for an assertion message. */
+export function show(r: RunResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** stdout parsed as JSON, or a failure that shows the run. */
+export function json(r: RunResult): AnyFrame {
+  try {
+    return JSON.parse(r.stdout);
+  } catch (e) {
+    throw new Error(`stdout is not JSON (${(e as Error).message}):\n${show(r)}`);
+  }
+}
+
+/** Exit 0, or fail showing the run. */
+export function okRun(r: RunResult, what: string): RunResult {
+  assert.equal(r.code, 0, `${what}: ${show(r)}`);
+  return r;
+}
