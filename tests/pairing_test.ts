@@ -407,6 +407,11 @@ Deno.test("GHSA-4jpw: a pairing-only operator cannot approve or mint scopes it d
     scopes: ["operator.admin"],
   });
   assert.deepEqual(rotated.scopes, ["operator.admin"]);
+  // Revoking an admin token is as much power as minting one.
+  const revoke =
+    (await pairer.request("device.token.revoke", { deviceId: dev.id, role: "operator" }))
+      .error;
+  assert.equal(revoke?.code, "FORBIDDEN");
   await pairer.close();
   await admin.close();
 });
