@@ -18,6 +18,15 @@ import { configApply, configGet, configPatch, configSchemaMethod, configSet } fr
 import { agentIdentityGet, agentsList, modelsList } from "./agents.ts";
 import { agent, agentWait, chatAbort, chatHistory, chatSend, send } from "./chat.ts";
 import {
+  execApprovalRequest,
+  execApprovalResolve,
+  execApprovalsGet,
+  execApprovalsNodeGet,
+  execApprovalsNodeSet,
+  execApprovalsSet,
+  execApprovalWaitDecision,
+} from "./exec.ts";
+import {
   devicePairApprove,
   devicePairList,
   devicePairReject,
@@ -91,4 +100,11 @@ export const methods: readonly MethodDef[] = [
   devicePairRemove,
   deviceTokenRotate,
   deviceTokenRevoke,
+  execApprovalsGet,
+  execApprovalsSet,
+  execApprovalsNodeGet,
+  execApprovalsNodeSet,
+  execApprovalRequest,
+  execApprovalResolve,
+  execApprovalWaitDecision,
 ] as readonly MethodDef[];

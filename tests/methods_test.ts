@@ -106,6 +106,8 @@ async function stateOf(t: TestGateway, c: RawClient): Promise<Record<string, unk
 /** Structured values for required fields no scalar satisfies (cron.add's unions). */
 const STRUCTURED: unknown[] = [
   "operator",
+  "allow-once",
+  { version: 1, defaults: {}, agents: {} },
   { kind: "every", everyMs: 86_400_000 },
   { kind: "systemEvent", text: "x" },
 ];

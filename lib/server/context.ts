@@ -15,6 +15,7 @@ import type { AgentRuntime } from "../agent/runtime.ts";
 import type { ToolRegistry } from "../agent/tools.ts";
 import type { ChannelRegistry } from "../channels/registry.ts";
 import type { Scheduler } from "../cron/scheduler.ts";
+import type { ExecApprovals } from "../exec/approvals.ts";
 
 /** Options of {@link GatewayContext.broadcast}. */
 export interface BroadcastOptions {
@@ -56,6 +57,8 @@ export interface GatewayContext {
   readonly channels: ChannelRegistry;
   /** The job scheduler. */
   readonly cron: Scheduler;
+  /** Exec policies and the approval flow. */
+  readonly exec: ExecApprovals;
   /** Milliseconds since start. */
   uptimeMs(): number;
   /** The health snapshot as JSON; `refresh` recomputes it first. */

@@ -36,6 +36,8 @@ import { AgentRuntime } from "../agent/runtime.ts";
 import { defaultTools, type ToolRegistry } from "../agent/tools.ts";
 import { ChannelRegistry } from "../channels/registry.ts";
 import { Scheduler } from "../cron/scheduler.ts";
+import { ExecApprovals } from "../exec/approvals.ts";
+import { execTool } from "../exec/tool.ts";
 import { SharedSecret } from "./secret.ts";
 import { type VerifiedDevice, verifyDevice } from "./device.ts";
 import { intersect, mintToken, pairRequestView, tokenMatches } from "./pairing.ts";
@@ -137,6 +139,7 @@ export class Gateway implements GatewayContext {
   readonly agent: AgentRuntime;
   readonly channels = new ChannelRegistry();
   readonly cron: Scheduler;
+  readonly exec: ExecApprovals;
   readonly bootId = crypto.randomUUID();
   /** The token generated on this start, shown once; undefined when one existed. */
   generatedToken: string | undefined;
@@ -208,6 +211,16 @@ export class Gateway implements GatewayContext {
         this.broadcast(event, payload, { droppable: droppable === true }),
       tools: this.tools,
     });
+    this.exec = new ExecApprovals({
+      store,
+      emit: (event, payload) => this.broadcast(event, payload),
+    });
+    // The agent's exec tool goes through the same approvals as everyone.
+    this.tools.register(execTool({
+      approvals: this.exec,
+      defaultCwd: () => opts.stateDir,
+      approvalTimeoutMs: 5 * 60_000,
+    }));
     this.cron = new Scheduler({
       store,
       clock: this.clock,
@@ -985,6 +998,8 @@ export class Gateway implements GatewayContext {
       "cron",
       "device.pair.requested",
       "device.pair.resolved",
+      "exec.approval.requested",
+      "exec.approval.resolved",
     ];
   }
 
@@ -1440,6 +1455,7 @@ export class Gateway implements GatewayContext {
       const deadline = performance.now() + SHUTDOWN_GRACE_MS;
       // No new job starts; runs end now (partial replies kept), so their callers get answers below.
       this.cron.stop();
+      this.exec.close();
       await this.agent.shutdown(SHUTDOWN_GRACE_MS - 1_000);
       await this.cron.drain(1_000);
       while (this.#inflight > 0 && performance.now() < deadline) {

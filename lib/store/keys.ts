@@ -86,6 +86,8 @@ export const keys = {
   pairRequest: (id: string): Deno.KvKey => [...P, "pairreq", id],
   /** Every pending pairing request. */
   pairRequests: (): Deno.KvKey => [...P, "pairreq"],
+  /** The exec policy of an execution host (`gateway` or `node:<id>`). */
+  execPolicy: (host: string): Deno.KvKey => [...P, "exec", "policy", host],
   /** An idempotency record (`kind` is chat, agent, send, ...). */
   idempotency: (kind: string, key: string): Deno.KvKey => [...P, "idem", kind, key],
 } as const;

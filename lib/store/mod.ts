@@ -10,6 +10,7 @@ import { SessionStore } from "./sessions.ts";
 import { IdempotencyStore, UsageStore } from "./usage.ts";
 import { CronStore } from "./cron.ts";
 import { DeviceStore } from "./devices.ts";
+import { ExecPolicyStore } from "./exec.ts";
 
 export { keys, SCHEMA_VERSION } from "./keys.ts";
 export { SessionStore } from "./sessions.ts";
@@ -18,6 +19,8 @@ export { IdempotencyStore, UsageStore } from "./usage.ts";
 export type { UsageRow } from "./usage.ts";
 export { CronStore } from "./cron.ts";
 export { DeviceStore, PAIR_REQUEST_TTL_MS } from "./devices.ts";
+export { DEFAULT_POLICY, ExecPolicyStore } from "./exec.ts";
+export type { AllowEntry, PolicyFile, PolicySettings, PolicySnapshot } from "./exec.ts";
 export type { DeviceTokenRecord, PairedDevice, PairRequest } from "./devices.ts";
 export type { CronDelivery, CronJob, CronPayload, CronRunRecord, CronState } from "./cron.ts";
 
@@ -81,6 +84,8 @@ export class Store {
   readonly cron: CronStore;
   /** Paired devices, tokens and pairing requests. */
   readonly devices: DeviceStore;
+  /** Exec policies of the execution hosts. */
+  readonly exec: ExecPolicyStore;
   readonly #kv: Deno.Kv;
 
   private constructor(kv: Deno.Kv, path: string) {
@@ -91,6 +96,7 @@ export class Store {
     this.idempotency = new IdempotencyStore(kv);
     this.cron = new CronStore(kv);
     this.devices = new DeviceStore(kv);
+    this.exec = new ExecPolicyStore(kv);
   }
 
   /** Open (creating when needed) the KV file at `path` and check its layout version. */
