@@ -10,8 +10,9 @@ import { originAllowed } from "../lib/server/net.ts";
 import { generateToken } from "../lib/server/secret.ts";
 import {
   type AnyFrame,
+  closedWithin,
   connectParams,
-  type RawClient,
+  RawClient,
   type Sockets,
   sockets,
   startTestGateway,
@@ -750,4 +751,14 @@ Deno.test("generated tokens are 43 base64url characters and never start with '-'
     seen.add(t);
   }
   assert.equal(seen.size, 5_000, "tokens repeat");
+});
+
+Deno.test("#9435 / #5120: a token in the URL query is ignored; only the connect frame counts", async () => {
+  await using t = await startTestGateway();
+  const c = new RawClient(`${t.url}/?token=${TEST_TOKEN}&auth=${TEST_TOKEN}`);
+  await c.challenge();
+  const res = await c.connect(connectParams({ auth: undefined }));
+  assert.equal(res.ok, false);
+  assert.equal(res.error.details.code, "DEVICE_IDENTITY_REQUIRED");
+  await closedWithin(c, 2000);
 });
