@@ -10,6 +10,7 @@
  *   gw cron [list|add|edit|rm|run|runs|status] ...    scheduled jobs
  *   gw devices [list|approve|reject|remove|rotate|revoke] ...   paired devices
  *   gw pair <url> [--token T | --password P]         pair this machine with a gateway
+ *   gw approvals [--once] | gw approvals policy [get|set|allow|remove] ...   exec approvals
  *   gw version | gw help
  *
  * Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.
@@ -55,6 +56,16 @@ Usage:
              pair this machine with a remote gateway: waits for 'gw devices approve' on
              the gateway's machine, then keeps a device token, so later client commands
              with --url <url> need no --token
+  gw approvals [--once]      answer exec approval requests as they come: a card per request,
+             then y (allow once), a (always), h (always for 1h), n (deny), s (skip);
+             --once exits after one answer; off a terminal, each stdin line is one answer.
+             Requests made before it started are not shown (no list of pending requests)
+  gw approvals policy [get] [--json]          the exec policy: defaults, agents, allowlist
+  gw approvals policy set [--security deny|allowlist|full] [--ask off|on-miss|always]
+             [--ask-fallback deny|allowlist|full] [--agent ID]   (inherit: drop an agent's own)
+  gw approvals policy allow <pattern> [--args GLOB] [--agent ID] [--ttl 1h]
+             pattern globs the resolved binary (/usr/bin/git, **/git); default agent * (all)
+  gw approvals policy remove <entryId|prefix>
   gw version
   gw help    [--json]        list the gateway's methods
 
@@ -103,6 +114,13 @@ const OPTIONS = {
   status: { type: "string" },
   role: { type: "string" },
   scopes: { type: "string" },
+  once: { type: "boolean" },
+  security: { type: "string" },
+  ask: { type: "string" },
+  "ask-fallback": { type: "string" },
+  agent: { type: "string" },
+  args: { type: "string" },
+  ttl: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -124,6 +142,8 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   ],
   devices: [...CLIENT_FLAGS, "json", "role", "scopes"],
   pair: [...CLIENT_FLAGS, "json", "name", "scopes", "role"],
+  approvals: [...CLIENT_FLAGS, "json", "once", "security", "ask", "ask-fallback", "agent", "args"]
+    .concat("ttl"),
 };
 
 /** The first flag given that `command` does not take, or null. */
@@ -302,6 +322,10 @@ export async function main(args: string[]): Promise<number> {
     case "pair": {
       const { runPair } = await import("./lib/cli/devices.ts");
       return await clientCommand(() => runPair(rest, { ...callOpts, flags: v }));
+    }
+    case "approvals": {
+      const { runApprovals } = await import("./lib/cli/approvals.ts");
+      return await clientCommand(() => runApprovals(rest, { ...callOpts, flags: v }));
     }
     default:
       return usage(`unknown command '${command}'`);

@@ -121,6 +121,15 @@ export class LookupError extends Error {
   }
 }
 
+/** Print a {@link LookupError} (as JSON too with `json`); returns the exit code. */
+export function reportLookupError(e: LookupError, json: boolean | undefined): number {
+  if (json) {
+    console.log(JSON.stringify({ ok: false, error: { type: "lookup_error", message: e.message } }));
+  }
+  console.error(`${red("gw:")} ${e.message}`);
+  return Exit.ERROR;
+}
+
 /** A string flag's value, or undefined (absent or boolean). */
 export function strFlag(f: Readonly<Record<string, unknown>>, k: string): string | undefined {
   const v = f[k];

@@ -18,6 +18,7 @@ import {
   connectClient,
   Exit,
   LookupError,
+  reportLookupError,
   reportRequestError,
   strFlag,
   UsageError,
@@ -806,15 +807,7 @@ export async function runCron(args: string[], o: CronOptions): Promise<number> {
     return Exit.OK;
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    if (e instanceof LookupError) {
-      if (o.json) {
-        console.log(
-          JSON.stringify({ ok: false, error: { type: "lookup_error", message: e.message } }),
-        );
-      }
-      console.error(`${red("gw:")} ${e.message}`);
-      return Exit.ERROR;
-    }
+    if (e instanceof LookupError) return reportLookupError(e, o.json);
     return reportRequestError(e, method, conn, o.json);
   } finally {
     await conn.client.close().catch(() => {});

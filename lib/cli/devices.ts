@@ -24,6 +24,7 @@ import {
   connectClient,
   Exit,
   LookupError,
+  reportLookupError,
   reportRequestError,
   resolveTarget,
   strFlag,
@@ -396,15 +397,7 @@ export async function runDevices(args: string[], o: DevicesOptions): Promise<num
     console.log(`${yellow("revoked")} the ${r.role ?? role} token of device ${short}`);
     return Exit.OK;
   } catch (e) {
-    if (e instanceof LookupError) {
-      if (o.json) {
-        console.log(
-          JSON.stringify({ ok: false, error: { type: "lookup_error", message: e.message } }),
-        );
-      }
-      console.error(`${red("gw:")} ${e.message}`);
-      return Exit.ERROR;
-    }
+    if (e instanceof LookupError) return reportLookupError(e, o.json);
     return reportRequestError(e, method, conn, o.json);
   } finally {
     await conn.client.close().catch(() => {});
