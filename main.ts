@@ -11,6 +11,8 @@
  *   gw devices [list|approve|reject|remove|rotate|revoke] ...   paired devices
  *   gw pair <url> [--token T | --password P]         pair this machine with a gateway
  *   gw approvals [--once] | gw approvals policy [get|set|allow|remove] ...   exec approvals
+ *   gw node --url URL [--token T] [--name N]         run this machine as a node of a gateway
+ *   gw nodes [list|describe|invoke|approve|reject] ...   the gateway's nodes
  *   gw version | gw help
  *
  * Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.
@@ -66,6 +68,17 @@ Usage:
   gw approvals policy allow <pattern> [--args GLOB] [--agent ID] [--ttl 1h]
              pattern globs the resolved binary (/usr/bin/git, **/git); default agent * (all)
   gw approvals policy remove <entryId|prefix>
+  gw node    --url ws://HOST:18789 [--token T | --password P] [--name N] [--state-dir D]
+             run this machine as a node of that gateway until Ctrl-C: it serves system.run
+             (each command approved on the gateway), system.which and system.info; the
+             first time it waits for 'gw nodes approve' on the gateway (on loopback with
+             the shared secret it is paired at once), then keeps a device token
+  gw nodes   [list] [--json]                  connected nodes and pending node requests
+  gw nodes describe NODE
+  gw nodes invoke NODE COMMAND [params-json] [--json]   e.g. system.which '{"name":"git"}',
+             system.run '{"argv":["uname","-a"],"cwd":"/tmp"}' (asks for approval)
+  gw nodes approve REQUEST | reject REQUEST
+             NODE and REQUEST may be any unique prefix of the id
   gw version
   gw help    [--json]        list the gateway's methods
 
@@ -144,6 +157,8 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   pair: [...CLIENT_FLAGS, "json", "name", "scopes", "role"],
   approvals: [...CLIENT_FLAGS, "json", "once", "security", "ask", "ask-fallback", "agent", "args"]
     .concat("ttl"),
+  node: ["url", "token", "password", "state-dir", "name"],
+  nodes: [...CLIENT_FLAGS, "json"],
 };
 
 /** The first flag given that `command` does not take, or null. */
@@ -326,6 +341,14 @@ export async function main(args: string[]): Promise<number> {
     case "approvals": {
       const { runApprovals } = await import("./lib/cli/approvals.ts");
       return await clientCommand(() => runApprovals(rest, { ...callOpts, flags: v }));
+    }
+    case "node": {
+      const { runNode } = await import("./lib/cli/nodes.ts");
+      return await clientCommand(() => runNode(rest, { ...callOpts, flags: v }));
+    }
+    case "nodes": {
+      const { runNodes } = await import("./lib/cli/nodes.ts");
+      return await clientCommand(() => runNodes(rest, { ...callOpts, flags: v }));
     }
     default:
       return usage(`unknown command '${command}'`);

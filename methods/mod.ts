@@ -18,6 +18,17 @@ import { configApply, configGet, configPatch, configSchemaMethod, configSet } fr
 import { agentIdentityGet, agentsList, modelsList } from "./agents.ts";
 import { agent, agentWait, chatAbort, chatHistory, chatSend, send } from "./chat.ts";
 import {
+  nodeDescribe,
+  nodeEvent,
+  nodeInvoke,
+  nodeInvokeResult,
+  nodeList,
+  nodePairApprove,
+  nodePairList,
+  nodePairReject,
+  nodeRename,
+} from "./nodes.ts";
+import {
   execApprovalRequest,
   execApprovalResolve,
   execApprovalsGet,
@@ -107,4 +118,13 @@ export const methods: readonly MethodDef[] = [
   execApprovalRequest,
   execApprovalResolve,
   execApprovalWaitDecision,
+  nodeList,
+  nodeDescribe,
+  nodeRename,
+  nodeInvoke,
+  nodeInvokeResult,
+  nodeEvent,
+  nodePairList,
+  nodePairApprove,
+  nodePairReject,
 ] as readonly MethodDef[];

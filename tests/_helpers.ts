@@ -274,3 +274,35 @@ export async function denoDir(): Promise<string> {
   denoDirCache = JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
   return denoDirCache;
 }
+
+/**
+ * Open a socket and connect with a freshly generated, signed device identity
+ * (as a node must). On direct loopback with the shared token it is paired
+ * silently. Fails the test when the connect is refused.
+ */
+export async function signedConnected(
+  url: string,
+  over: Record<string, unknown> = {},
+): Promise<RawClient> {
+  const { DeviceIdentity } = await import("../lib/client/identity.ts");
+  const id = await DeviceIdentity.generate();
+  const c = new RawClient(url);
+  const ch = (await c.challenge()).payload;
+  const params = connectParams(over) as AnyFrame;
+  params.device = await id.sign({
+    challenge: ch,
+    clientId: params.client.id,
+    clientMode: params.client.mode,
+    role: params.role ?? "operator",
+    scopes: params.scopes ?? [],
+    token: params.auth?.token ?? params.auth?.deviceToken ?? "",
+    platform: params.client.platform,
+    deviceFamily: params.client.deviceFamily,
+  });
+  const res = await c.connect(params);
+  if (!res.ok) {
+    await c.close();
+    throw new Error(`signed connect failed: ${JSON.stringify(res.error)}`);
+  }
+  return c;
+}

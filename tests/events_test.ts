@@ -10,6 +10,7 @@ import {
   connected,
   ok,
   RawClient,
+  signedConnected,
   startTestGateway,
   TEST_TOKEN,
 } from "./_helpers.ts";
@@ -27,9 +28,9 @@ function webchat(url: string, instanceId = "ui-1"): Promise<RawClient> {
   });
 }
 
-/** A node-role connection. */
+/** A node-role connection (a node signs with a device identity). */
 function node(url: string): Promise<RawClient> {
-  return connected(url, {
+  return signedConnected(url, {
     role: "node",
     scopes: [],
     client: { id: "node-host", version: "t", platform: "linux", mode: "node" },

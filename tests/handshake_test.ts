@@ -8,7 +8,8 @@ import {
   type AnyFrame,
   closedWithin as closed,
   connectParams,
-  type RawClient,
+  RawClient,
+  signedConnected,
   sockets,
   startTestGateway,
   TEST_TOKEN,
@@ -506,10 +507,18 @@ Deno.test("binary frames carrying JSON are handled like text", async (t) => {
   });
 });
 
-Deno.test("role node cannot call operator methods but health works", async () => {
+Deno.test("role node cannot call operator methods but health works; a node without a device is refused", async () => {
   await using gw = await startTestGateway();
   await using s = sockets();
-  const c = await s.connected(gw.url, {
+  const bare = new RawClient(gw.url);
+  await bare.challenge();
+  const refused = await bare.connect(connectParams({
+    role: "node",
+    client: { id: "node-host", version: "test", platform: "linux", mode: "node" },
+  }));
+  assert.equal(refused.error.details.code, "DEVICE_IDENTITY_REQUIRED");
+  await bare.close();
+  const c = await signedConnected(gw.url, {
     role: "node",
     client: { id: "node-host", version: "test", platform: "linux", mode: "node" },
     scopes: ["operator.admin"],
@@ -525,6 +534,7 @@ Deno.test("role node cannot call operator methods but health works", async () =>
   }
   const health = await c.request("health");
   assert.equal(health.ok, true);
+  await c.close();
 });
 
 // ---- HTTP on the same port -----------------------------------------------------------------

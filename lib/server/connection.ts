@@ -40,6 +40,9 @@ export class Conn {
   caller: CallerInfo | undefined;
   /** The verified, paired device of this connection, if any. */
   deviceId: string | undefined;
+  /** A node's declared commands and caps. */
+  commands: string[] = [];
+  caps: string[] = [];
   slowCheck: ReturnType<typeof setTimeout> | undefined;
   /** A close to perform once in-flight requests have answered. */
   closeWhenIdle: { code: number; reason: string } | undefined;

@@ -16,6 +16,7 @@ import type { ToolRegistry } from "../agent/tools.ts";
 import type { ChannelRegistry } from "../channels/registry.ts";
 import type { Scheduler } from "../cron/scheduler.ts";
 import type { ExecApprovals } from "../exec/approvals.ts";
+import type { NodeRegistry } from "./nodes.ts";
 
 /** Options of {@link GatewayContext.broadcast}. */
 export interface BroadcastOptions {
@@ -59,6 +60,8 @@ export interface GatewayContext {
   readonly cron: Scheduler;
   /** Exec policies and the approval flow. */
   readonly exec: ExecApprovals;
+  /** Connected nodes and invocations to them. */
+  readonly nodes: NodeRegistry;
   /** Milliseconds since start. */
   uptimeMs(): number;
   /** The health snapshot as JSON; `refresh` recomputes it first. */

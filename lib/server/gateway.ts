@@ -38,6 +38,7 @@ import { ChannelRegistry } from "../channels/registry.ts";
 import { Scheduler } from "../cron/scheduler.ts";
 import { ExecApprovals } from "../exec/approvals.ts";
 import { execTool } from "../exec/tool.ts";
+import { type LiveNode, NodeRegistry } from "./nodes.ts";
 import { SharedSecret } from "./secret.ts";
 import { type VerifiedDevice, verifyDevice } from "./device.ts";
 import { intersect, mintToken, pairRequestView, tokenMatches } from "./pairing.ts";
@@ -140,6 +141,7 @@ export class Gateway implements GatewayContext {
   readonly channels = new ChannelRegistry();
   readonly cron: Scheduler;
   readonly exec: ExecApprovals;
+  readonly nodes = new NodeRegistry();
   readonly bootId = crypto.randomUUID();
   /** The token generated on this start, shown once; undefined when one existed. */
   generatedToken: string | undefined;
@@ -506,6 +508,7 @@ export class Gateway implements GatewayContext {
     this.#conns.delete(conn);
     if (was === "preauth" || was === "checking") this.#releasePreauth(conn);
     if (was === "open") {
+      if (conn.role === "node" && conn.deviceId) this.nodes.remove(conn.deviceId, conn.id);
       this.log.debug("client disconnected", { connId: conn.id, client: conn.client?.id });
       if (listed) this.#schedulePresence();
     }
@@ -592,6 +595,7 @@ export class Gateway implements GatewayContext {
         protocol: conn.protocol,
       });
       if (this.#listed(conn)) this.#schedulePresence();
+      if (conn.role === "node" && conn.deviceId) this.#addNode(conn);
       const early = conn.early ?? [];
       conn.early = undefined;
       for (const t of early) this.#onMessage(conn, t);
@@ -748,10 +752,20 @@ export class Gateway implements GatewayContext {
     if (limited) this.#limiter.succeed(conn.peer.ip);
 
     const directLocal = conn.peer.directLoopback && conn.origin === null;
-    const requested = [...new Set(p.scopes ?? [])];
+    // Nodes carry no operator scopes, whatever they ask for.
+    const requested = role === "node" ? [] : [...new Set(p.scopes ?? [])];
     let scopes: string[];
     let issued: { token: string; role: string; scopes: string[]; issuedAtMs: number } | undefined;
+    const commands = [...new Set(p.commands ?? [])];
     if (!device) {
+      if (role === "node") {
+        throw new GatewayError(ErrorCode.NOT_PAIRED, "a node needs a device identity", {
+          details: {
+            code: "DEVICE_IDENTITY_REQUIRED",
+            recommendedNextStep: "sign_with_device_identity",
+          },
+        });
+      }
       // Device-less: only the narrow trusted paths keep their scopes (GHSA-rqpp).
       scopes = sharedSecretScopes(role, c, directLocal, p.scopes);
     } else {
@@ -764,6 +778,13 @@ export class Gateway implements GatewayContext {
         : [];
       const known = paired !== null && paired.roles.includes(role);
       const more = requested.filter((s) => !allowed.includes(s));
+      // A node may offer only the commands it was approved for.
+      if (role === "node") {
+        const approvedCommands = paired?.approvedCommands ?? [];
+        for (const cmd of commands) {
+          if (!approvedCommands.includes(cmd)) more.push(`command:${cmd}`);
+        }
+      }
       let approved = paired;
       if (!known || more.length > 0) {
         // A shared secret on direct loopback may approve silently; nothing else does (#1795).
@@ -793,6 +814,8 @@ export class Gateway implements GatewayContext {
     conn.role = role;
     conn.scopes = new Set(scopes);
     conn.client = p.client;
+    conn.commands = commands;
+    conn.caps = [...new Set(p.caps ?? [])];
     conn.authGeneration = byToken ? DEVICE_GENERATION : secret.generation;
     conn.caller = {
       connId: conn.id,
@@ -803,6 +826,7 @@ export class Gateway implements GatewayContext {
       protocol: conn.protocol,
       ip: conn.peer.ip,
       directLoopback: conn.peer.directLoopback,
+      deviceId: conn.deviceId,
     };
     return this.#hello(conn, byToken ? "device-token" : secret.mode, scopes, issued, device?.id);
   }
@@ -853,6 +877,7 @@ export class Gateway implements GatewayContext {
     };
     if (p.client.displayName) r.displayName = p.client.displayName;
     if (p.client.platform) r.platform = p.client.platform;
+    if (role === "node") r.commands = [...new Set(p.commands ?? [])];
     if (p.client.deviceFamily) r.deviceFamily = p.client.deviceFamily;
     return r;
   }
@@ -887,18 +912,50 @@ export class Gateway implements GatewayContext {
     now: number,
   ): Promise<GatewayError> {
     const reason = known ? "scope-upgrade" : "not-paired";
+    const commands = role === "node" ? [...new Set(p.commands ?? [])] : [];
     const same = (await this.store.devices.requests(now)).find((r) =>
-      r.deviceId === device.id && r.role === role && scopes.every((s) => r.scopes.includes(s))
+      r.deviceId === device.id && r.role === role && scopes.every((s) => r.scopes.includes(s)) &&
+      commands.every((c) => r.commands?.includes(c))
     );
     const req = same ?? this.#pairRequestOf(conn, device, p, role, scopes, reason, now);
     if (!same) {
       await this.store.devices.addRequest(req);
-      this.broadcast("device.pair.requested", pairRequestView(req));
+      this.broadcast(
+        role === "node" ? "node.pair.requested" : "device.pair.requested",
+        pairRequestView(req),
+      );
       this.log.info("pairing requested", { deviceId: device.id, ip: conn.peer.ip, role, scopes });
     }
     return new GatewayError(ErrorCode.NOT_PAIRED, "pairing required", {
       details: { code: "PAIRING_REQUIRED", requestId: req.requestId, reason, deviceId: device.id },
     });
+  }
+
+  /** A node's socket is open: it can be invoked. */
+  #addNode(conn: Conn): void {
+    const c = conn.client!;
+    const n: LiveNode = {
+      nodeId: conn.deviceId!,
+      connId: conn.id,
+      commands: [...conn.commands],
+      caps: [...conn.caps],
+      remoteIp: conn.peer.ip,
+      connectedAtMs: conn.connectedAt,
+      send: (event, payload) => {
+        if (conn.state !== "open") return;
+        this.#send(
+          conn,
+          `{"type":"event","event":${JSON.stringify(event)},"payload":${
+            JSON.stringify(payload)
+          },"seq":${++conn
+            .seq}}`,
+        );
+      },
+    };
+    if (c.displayName) n.displayName = c.displayName;
+    if (c.platform) n.platform = c.platform;
+    this.nodes.add(n);
+    this.log.info("node connected", { nodeId: n.nodeId, commands: n.commands, ip: n.remoteIp });
   }
 
   /** Close the live sockets of a device (all, or those of one role): revoked or removed. */
@@ -1000,6 +1057,9 @@ export class Gateway implements GatewayContext {
       "device.pair.resolved",
       "exec.approval.requested",
       "exec.approval.resolved",
+      "node.pair.requested",
+      "node.pair.resolved",
+      "node.invoke.request",
     ];
   }
 

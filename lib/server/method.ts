@@ -35,6 +35,8 @@ export interface CallerInfo {
   protocol: number;
   ip: string;
   directLoopback: boolean;
+  /** The verified, paired device (for nodes: the node id). */
+  deviceId?: string | undefined;
 }
 
 /** A JSON value already serialised, returned by handlers on hot paths to skip re-encoding. */

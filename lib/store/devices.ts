@@ -35,6 +35,8 @@ export interface PairedDevice {
   roles: string[];
   /** The baseline: no token of this device ever carries more. */
   approvedScopes: string[];
+  /** For nodes: the commands it may offer. */
+  approvedCommands?: string[];
   remoteIp: string;
   createdAtMs: number;
   approvedAtMs: number;
@@ -60,6 +62,8 @@ export interface PairRequest {
   remoteIp: string;
   /** `not-paired` or `scope-upgrade`. */
   reason: string;
+  /** For nodes: the commands it declares. */
+  commands?: string[];
   createdAtMs: number;
   expiresAtMs: number;
 }
@@ -165,6 +169,11 @@ export class DeviceStore {
       for (const k of ["displayName", "platform", "deviceFamily"] as const) {
         const v = req[k] ?? prev?.[k];
         if (v !== undefined) device[k] = v;
+      }
+      if (req.commands || prev?.approvedCommands) {
+        device.approvedCommands = [
+          ...new Set([...(prev?.approvedCommands ?? []), ...(req.commands ?? [])]),
+        ];
       }
       if (prev?.lastSeenAtMs !== undefined) device.lastSeenAtMs = prev.lastSeenAtMs;
       if (prev?.lastSeenIp !== undefined) device.lastSeenIp = prev.lastSeenIp;
