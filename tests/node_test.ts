@@ -200,9 +200,35 @@ Deno.test("gw node pairs on loopback, serves system.*, and goes away when killed
       assert.match(json(which).path, /echo$/);
     });
 
+    await t.step(
+      "killed mid-invoke: the invocation fails at once, not at its timeout",
+      async () => {
+        const pending = op.request("node.invoke", {
+          nodeId,
+          command: "system.run",
+          params: { argv: ["sleep", "30"] },
+          timeoutMs: 60_000,
+          idempotencyKey: crypto.randomUUID(),
+        });
+        const ask = await op.next(
+          (f) =>
+            f.event === "exec.approval.requested" && f.payload.nodeId === nodeId &&
+            f.payload.request.argv.includes("30"),
+          10_000,
+        );
+        await ok(op, "exec.approval.resolve", { id: ask.payload.id, decision: "allow-once" });
+        await new Promise((r) => setTimeout(r, 500));
+        const killedAt = Date.now();
+        node!.kill("SIGKILL");
+        await node!.child.status;
+        const res = await pending;
+        assert.equal(res.ok, false);
+        assert.equal(res.error.details.code, "NODE_DISCONNECTED");
+        assert.ok(Date.now() - killedAt < 5_000, "failed at the disconnect, not at the timeout");
+      },
+    );
+
     await t.step("killed, the node is offline and node.invoke answers NOT_LINKED", async () => {
-      node!.kill("SIGKILL");
-      await node!.child.status;
       await until(
         async () => (await nodeList(op)).find((n) => n.nodeId === nodeId && !n.connected),
         10_000,
