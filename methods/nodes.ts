@@ -11,8 +11,7 @@ import { defineMethod } from "../lib/server/method.ts";
 import { GatewayError, invalidRequest } from "../lib/protocol/errors.ts";
 import { ErrorCode } from "../lib/protocol/types.ts";
 import type { GatewayContext } from "../lib/server/context.ts";
-import { parseCommand } from "../lib/exec/command.ts";
-import type { Invocation } from "../lib/exec/approvals.ts";
+import { runOnNode } from "../lib/exec/remote.ts";
 import { pairRequestView } from "../lib/server/pairing.ts";
 import type { PairedDevice } from "../lib/store/devices.ts";
 
@@ -124,7 +123,15 @@ export const nodeInvoke = defineMethod({
         const payload = await ctx.nodes.invoke(p.nodeId, p.command, p.params ?? {}, p.timeoutMs);
         return { ok: true, nodeId: p.nodeId, command: p.command, payload };
       }
-      return await runOnNode(ctx, p.nodeId, p.params ?? {}, p.timeoutMs, p.agentId, p.sessionKey);
+      const payload = await runOnNode(
+        { nodes: ctx.nodes, approvals: ctx.exec },
+        p.nodeId,
+        p.params ?? {},
+        p.timeoutMs,
+        p.agentId,
+        p.sessionKey,
+      );
+      return { ok: true, nodeId: p.nodeId, command: "system.run", payload };
     })();
     invocations.set(`${p.nodeId}:${p.idempotencyKey}`, { at: now, result: work });
     try {
@@ -135,84 +142,6 @@ export const nodeInvoke = defineMethod({
     }
   },
 });
-
-/** `system.run` on a node: resolve the binary there, check the node's policy, ask, then run exactly that. */
-async function runOnNode(
-  ctx: GatewayContext,
-  id: string,
-  params: Record<string, unknown>,
-  timeoutMs: number,
-  agentId: string,
-  sessionKey: string | undefined,
-) {
-  const argv = params.argv ?? params.command;
-  if (
-    !(typeof argv === "string" || (Array.isArray(argv) && argv.every((a) => typeof a === "string")))
-  ) {
-    throw invalidRequest(
-      "invalid node.invoke params: params.params.argv: expected an array of strings",
-    );
-  }
-  const parsed = parseCommand(argv as string | string[]);
-  if (parsed.refused || parsed.segments.length !== 1) {
-    throw invalidRequest(
-      `command refused: ${parsed.refused?.reason ?? "chain"} (shell features are never run)`,
-      { code: "COMMAND_REFUSED", reason: parsed.refused?.reason ?? "chain" },
-    );
-  }
-  const [name, ...args] = parsed.segments[0]!.argv;
-  const which = await ctx.nodes.invoke(
-    id,
-    "system.which",
-    { name },
-    Math.min(timeoutMs, 10_000),
-  ) as {
-    path?: string | null;
-  };
-  if (!which?.path) {
-    throw invalidRequest(`command not found on node ${id}: ${name}`, { code: "COMMAND_NOT_FOUND" });
-  }
-  const cwd = typeof params.cwd === "string" ? params.cwd : "/";
-  const env = (params.env && typeof params.env === "object" ? params.env : {}) as Record<
-    string,
-    string
-  >;
-  const inv: Invocation = { binary: which.path, args, cwd, env };
-  const host = `node:${id}`;
-  const verdict = await ctx.exec.check(host, agentId, inv);
-  if (verdict === "deny") {
-    throw new GatewayError(
-      ErrorCode.INVALID_REQUEST,
-      "denied: the node's exec policy does not allow this command",
-      {
-        details: { code: "EXEC_DENIED", decidedBy: "policy" },
-      },
-    );
-  }
-  if (verdict === "ask") {
-    const req = ctx.exec.request(host, agentId, inv, {
-      nodeId: id,
-      ...(sessionKey ? { sessionKey } : {}),
-    });
-    const decided = await ctx.exec.waitDecision(req.id, req.expiresAtMs - Date.now() + 1000);
-    if (!decided || decided.decision === "deny") {
-      throw new GatewayError(
-        ErrorCode.INVALID_REQUEST,
-        `denied by ${decided?.decidedBy ?? "nobody in time"}`,
-        {
-          details: {
-            code: "EXEC_DENIED",
-            decidedBy: decided?.decidedBy ?? null,
-            approvalId: req.id,
-          },
-        },
-      );
-    }
-  }
-  // The node gets exactly what was approved, and checks it is still that binary.
-  const payload = await ctx.nodes.invoke(id, "system.run", { ...inv, timeoutMs }, timeoutMs + 5000);
-  return { ok: true, nodeId: id, command: "system.run", payload };
-}
 
 /** `node.invoke.result`: a node answers an invocation (node role only). */
 export const nodeInvokeResult = defineMethod({

@@ -349,3 +349,99 @@ Deno.test("gw nodes usage errors exit 2", async () => {
     await Deno.remove(home, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("one machine: gw start, gw node and gw approvals; the agent's command on the node is approved in the terminal and its output reaches the chat", async () => {
+  const { GwChild } = await import("./_gw_child.ts");
+  const { startFakeAnthropic } = await import("./_fake_anthropic.ts");
+  const { connected } = await import("./_helpers.ts");
+  const fake = await startFakeAnthropic({ apiKey: "k" });
+  const home = await Deno.makeTempDir({ prefix: "gw-e2e-home-" });
+  const stateDir = `${home}/gateway`;
+  await Deno.mkdir(stateDir);
+  await Deno.writeTextFile(
+    `${stateDir}/gw.json`,
+    JSON.stringify({
+      agents: { defaults: { model: "anthropic/claude-sonnet-4-6" } },
+      models: { providers: { anthropic: { apiKey: "k", baseUrl: fake.url } } },
+    }),
+  );
+  const env = await childEnv(home);
+  await using gateway = await GwChild.start(stateDir);
+  const token = (await Deno.readTextFile(`${stateDir}/token`).catch(() => "")).trim() ||
+    (await import("./_helpers.ts")).TEST_TOKEN;
+  await using node = new NodeChild(home, env, [
+    ...["--url", gateway.url, "--token", token, "--state-dir", `${home}/node`, "--name", "e2e"],
+  ]);
+  const op = await connected(gateway.url);
+  // The approver: gw approvals, answering "y" to the first card.
+  const approver = new Deno.Command(Deno.execPath(), {
+    args: gwRunArgs("approvals", "--once", "--url", gateway.url, "--token", token),
+    cwd: ROOT,
+    env,
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    const nodeId = await until(
+      async () => (await nodeList(op)).find((n) => n.connected)?.nodeId as string | undefined,
+      15_000,
+      "the node connected",
+    );
+    let calls = 0;
+    fake.script(() =>
+      calls++ === 0
+        ? {
+          blocks: [{
+            type: "tool_use",
+            name: "exec",
+            input: { argv: ["echo", "from-the-node"], node: nodeId },
+          }],
+        }
+        : { blocks: [{ type: "text", text: "The node says hello." }] }
+    );
+    // The approver is watching before the request is made.
+    const reader = approver.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let shown = "";
+    while (!shown.includes("watching")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      shown += value;
+    }
+    await ok(op, "chat.send", {
+      sessionKey: "main",
+      message: "ask the node",
+      idempotencyKey: "e2e-1",
+    });
+    while (!/allow once/i.test(shown)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      shown += value;
+    }
+    const w = approver.stdin.getWriter();
+    await w.write(new TextEncoder().encode("y\n"));
+    await w.close();
+    const fin = await op.next(
+      (f) => f.event === "chat" && f.payload.runId === "e2e-1" && f.payload.state !== "delta",
+      20_000,
+    );
+    assert.equal(fin.payload.state, "final", JSON.stringify(fin.payload));
+    assert.equal(fin.payload.message.content[0].text, "The node says hello.");
+    const toolResult = JSON.stringify(fake.requests[1]!.body.messages);
+    assert.match(toolResult, /from-the-node/);
+    assert.match(toolResult, /exit 0/);
+    assert.match(shown, /echo/);
+    assert.equal((await approver.status).code, 0);
+    reader.releaseLock();
+  } finally {
+    try {
+      approver.kill("SIGKILL");
+    } catch { /* exited */ }
+    await approver.status;
+    await approver.stderr.cancel().catch(() => {});
+    await approver.stdout.cancel().catch(() => {});
+    await op.close();
+    await fake.close();
+  }
+});

@@ -10,6 +10,9 @@ import type { Tool } from "../agent/tools.ts";
 import type { ExecApprovals } from "./approvals.ts";
 import { CommandRefused, invocationOf } from "./invocation.ts";
 import { runSandboxed } from "./sandbox.ts";
+import { runOnNode } from "./remote.ts";
+import type { NodeRegistry } from "../server/nodes.ts";
+import { GatewayError } from "../protocol/errors.ts";
 
 /** Most output the model gets back, per stream. */
 const MAX_OUTPUT_BYTES = 32 * 1024;
@@ -17,6 +20,8 @@ const MAX_OUTPUT_BYTES = 32 * 1024;
 /** What the tool needs. */
 export interface ExecToolDeps {
   approvals: ExecApprovals;
+  /** Connected nodes, for `node`: commands on another machine. */
+  nodes?: NodeRegistry;
   /** Where commands run when the model names no cwd. */
   defaultCwd: () => string;
   /** How long a person has to answer. */
@@ -28,7 +33,7 @@ export function execTool(deps: ExecToolDeps): Tool {
   return {
     name: "exec",
     description:
-      "Run one command on the gateway's machine (no shell: no pipes, redirections or $()). " +
+      "Run one command on the gateway's machine, or on a node (no shell: no pipes, redirections or $()). " +
       "A person approves each new command unless policy already allows it; you get its exit code and output.",
     inputSchema: {
       type: "object",
@@ -40,6 +45,7 @@ export function execTool(deps: ExecToolDeps): Tool {
         },
         cwd: { type: "string", description: "Working directory (absolute)" },
         timeoutSeconds: { type: "number", description: "Kill it after this long (default 60)" },
+        node: { type: "string", description: "Run on this node (its id) instead of the gateway" },
       },
       required: ["argv"],
       additionalProperties: false,
@@ -54,6 +60,39 @@ export function execTool(deps: ExecToolDeps): Tool {
         Math.max(1, typeof input.timeoutSeconds === "number" ? input.timeoutSeconds : 60),
         3600,
       ) * 1000;
+      if (typeof input.node === "string") {
+        if (!deps.nodes) return { isError: true, text: "nodes are not available here" };
+        try {
+          const p = await runOnNode(
+            { nodes: deps.nodes, approvals: deps.approvals },
+            input.node,
+            { argv, ...(typeof input.cwd === "string" ? { cwd: input.cwd } : {}) },
+            timeoutMs,
+            ctx.agentId,
+            ctx.sessionKey,
+          ) as {
+            exitCode?: number | null;
+            signal?: string | null;
+            stdout?: string;
+            stderr?: string;
+            truncated?: boolean;
+            timedOut?: boolean;
+          };
+          return report(
+            p.exitCode ?? null,
+            p.signal ?? null,
+            p.stdout ?? "",
+            p.stderr ?? "",
+            !!p.truncated,
+            !!p.timedOut,
+            timeoutMs,
+          );
+        } catch (e) {
+          // Denied, offline, timed out: the model is told, the turn goes on.
+          if (e instanceof GatewayError) return { isError: true, text: e.message };
+          throw e;
+        }
+      }
       let inv;
       try {
         inv = await invocationOf(argv as string[], cwd, {});
@@ -95,13 +134,24 @@ export function execTool(deps: ExecToolDeps): Tool {
         maxOutputBytes: MAX_OUTPUT_BYTES,
         signal: ctx.signal,
       });
-      const parts = [
-        r.timedOut ? `timed out after ${timeoutMs / 1000} s` : `exit ${r.code ?? r.signal}`,
-      ];
-      if (r.stdout) parts.push(`stdout:\n${r.stdout}`);
-      if (r.stderr) parts.push(`stderr:\n${r.stderr}`);
-      if (r.truncated) parts.push(`[output cut at ${MAX_OUTPUT_BYTES} bytes per stream]`);
-      return { isError: r.timedOut || r.code !== 0, text: parts.join("\n") };
+      return report(r.code, r.signal, r.stdout, r.stderr, r.truncated, r.timedOut, timeoutMs);
     },
   };
+}
+
+/** What the model is told about a finished command. */
+function report(
+  code: number | null,
+  signal: string | null,
+  stdout: string,
+  stderr: string,
+  truncated: boolean,
+  timedOut: boolean,
+  timeoutMs: number,
+): { isError: boolean; text: string } {
+  const parts = [timedOut ? `timed out after ${timeoutMs / 1000} s` : `exit ${code ?? signal}`];
+  if (stdout) parts.push(`stdout:\n${stdout}`);
+  if (stderr) parts.push(`stderr:\n${stderr}`);
+  if (truncated) parts.push(`[output cut at ${MAX_OUTPUT_BYTES} bytes per stream]`);
+  return { isError: timedOut || code !== 0, text: parts.join("\n") };
 }

@@ -220,6 +220,7 @@ export class Gateway implements GatewayContext {
     // The agent's exec tool goes through the same approvals as everyone.
     this.tools.register(execTool({
       approvals: this.exec,
+      nodes: this.nodes,
       defaultCwd: () => opts.stateDir,
       approvalTimeoutMs: 5 * 60_000,
     }));
