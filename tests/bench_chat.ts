@@ -24,9 +24,10 @@
 import { parseArgs } from "node:util";
 import { GatewayClient } from "../mod.ts";
 import { startFakeAnthropic } from "./_fake_anthropic.ts";
-import { gwRunArgs, TEST_TOKEN } from "./_helpers.ts";
+import { TEST_TOKEN } from "./_helpers.ts";
 import { Store } from "../lib/store/mod.ts";
 import type { TranscriptMessage } from "../lib/agent/types.ts";
+import { cpuMs, pct, procRead, rssMB, startGw, stopGw, writeSection } from "./_bench_util.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -42,19 +43,7 @@ const P = flags.quick
   }
   : { tokens: 200, turns: 100, historyMessages: 10_000, historyCalls: 30, extraRounds: 5 };
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const log = (s: string) => console.error(`bench:chat: ${s}`);
-
-/** Another process's /proc file (Deno asks for --allow-all to read those directly). */
-function procRead(path: string): string {
-  const o = new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "null" }).outputSync();
-  return new TextDecoder().decode(o.stdout);
-}
-
-function rssMB(pid: number): number {
-  const m = procRead(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+)/);
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
-}
 
 /** RssAnon / RssFile / RssShmem in MB: where the resident memory is. */
 function rssParts(pid: number): Record<string, number> {
@@ -65,56 +54,6 @@ function rssParts(pid: number): Record<string, number> {
     if (m) out[k] = Math.round(Number(m[1]) / 102.4) / 10;
   }
   return out;
-}
-
-function cpuMs(pid: number): number {
-  const st = procRead(`/proc/${pid}/stat`);
-  const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, 100 Hz ticks
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))]! * 1000) / 1000;
-}
-
-interface Child {
-  proc: Deno.ChildProcess;
-  pid: number;
-  url: string;
-}
-
-/** The gw process: its pid is the deno process running main.ts (no wrapper). */
-async function startGw(stateDir: string): Promise<Child> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: gwRunArgs("start", "--port", "0", "--state-dir", stateDir, "--token", TEST_TOKEN),
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-    const m = /listening on (ws:\/\/127\.0\.0\.1:\d+)/.exec(out);
-    if (m) {
-      void (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })();
-      return { proc, pid: proc.pid, url: m[1]! };
-    }
-  }
-  proc.kill("SIGKILL");
-  throw new Error(`gw did not start: ${out}`);
-}
-
-async function stopGw(c: Child): Promise<void> {
-  c.proc.kill("SIGTERM");
-  await c.proc.status;
 }
 
 async function client(url: string): Promise<GatewayClient> {
@@ -407,15 +346,7 @@ if (import.meta.main) {
   const r = await main();
   console.log(JSON.stringify(r, null, 2));
   if (!flags["no-write"] && !flags.quick) {
-    const path = `${ROOT}docs/benchmarks.md`;
-    const doc = await Deno.readTextFile(path);
-    const section = render(r);
-    const start = doc.indexOf("## Chat (agent runtime)");
-    const next = start < 0 ? -1 : doc.indexOf("\n## ", start + 5);
-    const out = start < 0
-      ? `${doc.trimEnd()}\n\n${section}`
-      : `${doc.slice(0, start)}${section}${next < 0 ? "" : doc.slice(next + 1)}`;
-    await Deno.writeTextFile(path, out);
+    await writeSection("## Chat (agent runtime)", render(r));
     log("docs/benchmarks.md updated");
   }
 }

@@ -19,9 +19,10 @@
  */
 import { parseArgs } from "node:util";
 import { GatewayClient } from "../mod.ts";
-import { gwRunArgs, TEST_TOKEN } from "./_helpers.ts";
+import { TEST_TOKEN } from "./_helpers.ts";
 import { Store } from "../lib/store/mod.ts";
 import type { CronJob } from "../lib/store/cron.ts";
+import { cpuMs, pct, startGw, stopGw, writeSection } from "./_bench_util.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -30,64 +31,10 @@ const { values: flags } = parseArgs({
 const P = flags.quick
   ? { jobs: 2000, startRuns: 2, idleSeconds: 5, latencyJobs: 5, latencySeconds: 5 }
   : { jobs: 10_000, startRuns: 5, idleSeconds: 20, latencyJobs: 20, latencySeconds: 15 };
-const ROOT = new URL("../", import.meta.url).pathname;
 const log = (s: string) => console.error(`bench:cron: ${s}`);
-
-/** Another process's /proc file (Deno asks for --allow-all to read those directly). */
-function procRead(path: string): string {
-  const o = new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "null" }).outputSync();
-  return new TextDecoder().decode(o.stdout);
-}
-
-function cpuMs(pid: number): number {
-  const st = procRead(`/proc/${pid}/stat`);
-  const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))]! * 10) / 10;
-}
 
 function median(xs: number[]): number {
   return pct(xs, 0.5);
-}
-
-interface Child {
-  proc: Deno.ChildProcess;
-  pid: number;
-  url: string;
-}
-
-async function startGw(stateDir: string): Promise<Child> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: gwRunArgs("start", "--port", "0", "--state-dir", stateDir, "--token", TEST_TOKEN),
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-    const m = /listening on (ws:\/\/127\.0\.0\.1:\d+)/.exec(out);
-    if (m) {
-      void (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })();
-      return { proc, pid: proc.pid, url: m[1]! };
-    }
-  }
-  throw new Error(`gw did not start: ${out}`);
-}
-
-async function stopGw(c: Child): Promise<void> {
-  c.proc.kill("SIGTERM");
-  await c.proc.status;
 }
 
 /** Spawn → first hello-ok, polling the port the child prints. */
@@ -258,15 +205,7 @@ if (import.meta.main) {
   const r = await main();
   console.log(JSON.stringify(r, null, 2));
   if (!flags["no-write"] && !flags.quick) {
-    const path = `${ROOT}docs/benchmarks.md`;
-    const doc = await Deno.readTextFile(path);
-    const section = render(r);
-    const start = doc.indexOf("## Scheduler");
-    const next = start < 0 ? -1 : doc.indexOf("\n## ", start + 5);
-    const out = start < 0
-      ? `${doc.trimEnd()}\n\n${section}`
-      : `${doc.slice(0, start)}${section}${next < 0 ? "" : doc.slice(next + 1)}`;
-    await Deno.writeTextFile(path, out);
+    await writeSection("## Scheduler", render(r));
     log("docs/benchmarks.md updated");
   }
 }

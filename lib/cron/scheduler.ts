@@ -145,27 +145,38 @@ export class Scheduler {
     this.#ticking = true;
     let handledUpTo = 0;
     try {
-      do {
-        this.#again = false;
-        handledUpTo = this.#d.clock.now();
-        const due = await this.#d.store.cron.dueBy(handledUpTo);
-        // More due than one page: go round again.
-        if (due.length === 500) this.#again = true;
-        for (const { id, atMs } of due) {
-          if (this.#stopped) return;
-          try {
-            await this.#fire(id, atMs);
-          } catch (e) {
-            this.#d.log.error("cron: firing a job failed", { jobId: id, error: e });
-          }
-        }
-      } while (this.#again && !this.#stopped);
+      await this.#tickOnce((t) => handledUpTo = t);
+    } catch (e) {
+      // The store closing under a tick (shutdown) is not an error worth more than a line.
+      if (!this.#stopped) this.#d.log.error("cron: tick failed", { error: e });
     } finally {
       this.#ticking = false;
-      await this.arm(handledUpTo).catch((e) =>
-        this.#d.log.error("cron: arming failed", { error: e })
-      );
+      if (!this.#stopped) {
+        await this.arm(handledUpTo).catch((e) =>
+          this.#d.log.error("cron: arming failed", { error: e })
+        );
+      }
     }
+  }
+
+  /** One pass over what is due; `handled` learns up to which time slots were tried. */
+  async #tickOnce(handled: (t: number) => void): Promise<void> {
+    do {
+      this.#again = false;
+      const upTo = this.#d.clock.now();
+      handled(upTo);
+      const due = await this.#d.store.cron.dueBy(upTo);
+      // More due than one page: go round again.
+      if (due.length === 500) this.#again = true;
+      for (const { id, atMs } of due) {
+        if (this.#stopped) return;
+        try {
+          await this.#fire(id, atMs);
+        } catch (e) {
+          this.#d.log.error("cron: firing a job failed", { jobId: id, error: e });
+        }
+      }
+    } while (this.#again && !this.#stopped);
   }
 
   /** Fire the slot `slotMs` of job `id`: claim and start it, or record a skip. */

@@ -1,0 +1,88 @@
+/**
+ * What the benchmarks of the agent and the scheduler share: gw as a child
+ * process exactly as `deno task gw start` runs it, /proc figures of another
+ * process, percentiles, and rewriting one section of docs/benchmarks.md.
+ */
+import { gwRunArgs, TEST_TOKEN } from "./_helpers.ts";
+
+/** The repository root. */
+export const ROOT = new URL("../", import.meta.url).pathname;
+
+/** Another process's /proc file (Deno asks for --allow-all to read those directly). */
+export function procRead(path: string): string {
+  const o = new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "null" }).outputSync();
+  return new TextDecoder().decode(o.stdout);
+}
+
+/** VmRSS of `pid` in MB (one decimal). */
+export function rssMB(pid: number): number {
+  const m = procRead(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+)/);
+  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+}
+
+/** User plus system CPU time of `pid` in ms (100 Hz ticks). */
+export function cpuMs(pid: number): number {
+  const st = procRead(`/proc/${pid}/stat`);
+  const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/** The `p` quantile of `xs`, rounded to `digits` decimals. */
+export function pct(xs: number[], p: number, digits = 3): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const f = 10 ** digits;
+  return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))]! * f) / f;
+}
+
+/** A running gw child. */
+export interface Child {
+  proc: Deno.ChildProcess;
+  pid: number;
+  url: string;
+}
+
+/** Start `gw start` on a free port with `stateDir`; resolves once it listens. */
+export async function startGw(stateDir: string): Promise<Child> {
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: gwRunArgs("start", "--port", "0", "--state-dir", stateDir, "--token", TEST_TOKEN),
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "null",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+    const m = /listening on (ws:\/\/127\.0\.0\.1:\d+)/.exec(out);
+    if (m) {
+      void (async () => {
+        while (!(await reader.read()).done) { /* drain */ }
+      })();
+      return { proc, pid: proc.pid, url: m[1]! };
+    }
+  }
+  proc.kill("SIGKILL");
+  throw new Error(`gw did not start: ${out}`);
+}
+
+/** Stop a gw child with SIGTERM and wait for it. */
+export async function stopGw(c: Child): Promise<void> {
+  c.proc.kill("SIGTERM");
+  await c.proc.status;
+}
+
+/** Replace (or append) the section under `heading` in docs/benchmarks.md. */
+export async function writeSection(heading: string, section: string): Promise<void> {
+  const path = `${ROOT}docs/benchmarks.md`;
+  const doc = await Deno.readTextFile(path);
+  const start = doc.indexOf(heading);
+  const next = start < 0 ? -1 : doc.indexOf("\n## ", start + 5);
+  const out = start < 0
+    ? `${doc.trimEnd()}\n\n${section}`
+    : `${doc.slice(0, start)}${section}${next < 0 ? "" : doc.slice(next + 1)}`;
+  await Deno.writeTextFile(path, out);
+}
