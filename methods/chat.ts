@@ -183,6 +183,7 @@ export const agent = defineMethod({
   name: "agent",
   scope: "write",
   summary: "Run one agent turn; answers accepted, then the final result with the same id.",
+  twoPhase: true,
   params: z.looseObject({
     message,
     idempotencyKey,

@@ -28,7 +28,7 @@ import {
 import { AuthRateLimiter, constantTimeEqual, sharedSecretScopes } from "./auth.ts";
 import type { BroadcastOptions, ConnectionCounts, GatewayContext } from "./context.ts";
 import { EventLoopMonitor } from "./event_loop.ts";
-import { hasScope, type MethodDef, RawJson, requiredScope } from "./method.ts";
+import { hasScope, type MethodDef, RawJson, type RequestHandle, requiredScope } from "./method.ts";
 import { isLoopback, originAllowed, resolvePeer } from "./net.ts";
 import { HeartbeatRunner, heartbeatSettings } from "../heartbeat.ts";
 import { eventScope } from "./events.ts";
@@ -44,6 +44,14 @@ import { type VerifiedDevice, verifyDevice } from "./device.ts";
 import { intersect, mintToken, pairRequestView, tokenMatches } from "./pairing.ts";
 import { PAIR_REQUEST_TTL_MS, type PairedDevice, type PairRequest } from "../store/devices.ts";
 import type { ConnectParams } from "../protocol/types.ts";
+
+/** The handle one-phase methods get: they answer once, with their result. */
+const ONE_PHASE: RequestHandle = {
+  id: "",
+  interim() {
+    throw new Error("interim replies are for methods defined with twoPhase");
+  },
+};
 
 /** The auth generation of sockets authenticated by a device token (not the shared secret). */
 const DEVICE_GENERATION = "device-token";
@@ -1158,10 +1166,18 @@ export class Gateway implements GatewayContext {
     conn.inflight++;
     let result: unknown;
     try {
-      result = def.handler(parsed.data, this, conn.caller!, {
-        id: f.id,
-        interim: (payload) => this.#answer(conn, f.id, def.name, payload, undefined),
-      });
+      // Only two-phase methods (agent) get a handle that can answer early: no allocation on the hot path.
+      result = def.handler(
+        parsed.data,
+        this,
+        conn.caller!,
+        def.twoPhase
+          ? {
+            id: f.id,
+            interim: (payload) => this.#answer(conn, f.id, def.name, payload, undefined),
+          }
+          : ONE_PHASE,
+      );
     } catch (e) {
       this.#finish(conn, f.id, def.name, undefined, e);
       return;

@@ -67,6 +67,8 @@ export interface MethodDef<P = unknown, R = unknown> {
   summary: string;
   /** Params schema; its errors name the field. */
   params: z.ZodType<P>;
+  /** Answers twice (an interim reply, then the result): only then does the handler get a live {@link RequestHandle}. */
+  twoPhase?: boolean;
   /** The work. Returns the result or throws a GatewayError. */
   handler: (
     params: P,
@@ -96,6 +98,7 @@ export function defineMethod<S extends z.ZodType, R>(def: {
   scope: MethodScope;
   summary: string;
   params: S;
+  twoPhase?: boolean;
   handler: (
     params: z.output<S>,
     ctx: GatewayContext,
