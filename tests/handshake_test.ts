@@ -509,7 +509,6 @@ Deno.test("binary frames carrying JSON are handled like text", async (t) => {
 
 Deno.test("role node cannot call operator methods but health works; a node without a device is refused", async () => {
   await using gw = await startTestGateway();
-  await using s = sockets();
   const bare = new RawClient(gw.url);
   await bare.challenge();
   const refused = await bare.connect(connectParams({

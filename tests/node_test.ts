@@ -369,7 +369,7 @@ Deno.test("one machine: gw start, gw node and gw approvals; the agent's command 
   await using gateway = await GwChild.start(stateDir);
   const token = (await Deno.readTextFile(`${stateDir}/token`).catch(() => "")).trim() ||
     (await import("./_helpers.ts")).TEST_TOKEN;
-  await using node = new NodeChild(home, env, [
+  await using _node = new NodeChild(home, env, [
     ...["--url", gateway.url, "--token", token, "--state-dir", `${home}/node`, "--name", "e2e"],
   ]);
   const op = await connected(gateway.url);
