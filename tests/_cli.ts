@@ -3,7 +3,7 @@
  * run, and assertions that print the whole run when they fail.
  */
 import assert from "node:assert/strict";
-import type { AnyFrame } from "./_helpers.ts";
+import { type AnyFrame, denoDir } from "./_helpers.ts";
 
 /** What a finished `gw …` child left. */
 export interface RunResult {
@@ -30,4 +30,18 @@ export function json(r: RunResult): AnyFrame {
 export function okRun(r: RunResult, what: string): RunResult {
   assert.equal(r.code, 0, `${what}: ${show(r)}`);
   return r;
+}
+
+/** The environment of a gw child: its own HOME, no colours, this process's PATH and module cache. */
+export async function childEnv(
+  home: string,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  return {
+    HOME: home,
+    NO_COLOR: "1",
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    DENO_DIR: await denoDir(),
+    ...extra,
+  };
 }

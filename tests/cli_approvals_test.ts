@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import {
   type AnyFrame,
   connected,
-  denoDir,
   err,
   gwRunArgs,
   ok,
@@ -16,7 +15,7 @@ import {
   startTestGateway,
   TEST_TOKEN,
 } from "./_helpers.ts";
-import { json, okRun, type RunResult, show } from "./_cli.ts";
+import { childEnv, json, okRun, type RunResult, show } from "./_cli.ts";
 import { GatewayClient } from "../lib/client/client.ts";
 import { parseAnswer, updatePolicy, visible } from "../lib/cli/approvals.ts";
 
@@ -45,22 +44,12 @@ async function setup() {
 
 type Env = Awaited<ReturnType<typeof setup>>;
 
-async function childEnv(home: string): Promise<Record<string, string>> {
-  return {
-    HOME: home,
-    NO_COLOR: "1",
-    TZ: "UTC",
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    DENO_DIR: await denoDir(),
-  };
-}
-
 /** Run `gw approvals <args>` to completion (killed after 20 s). */
 async function gw(env: Pick<Env, "home" | "conn">, args: string[]): Promise<RunResult> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: gwRunArgs("approvals", ...args, ...env.conn),
     cwd: ROOT,
-    env: await childEnv(env.home),
+    env: await childEnv(env.home, { TZ: "UTC" }),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -104,7 +93,7 @@ class Watcher implements AsyncDisposable {
   }
 
   static async start(env: Env, args: string[] = []): Promise<Watcher> {
-    const w = new Watcher(env, args, await childEnv(env.home));
+    const w = new Watcher(env, args, await childEnv(env.home, { TZ: "UTC" }));
     await w.waitFor("watching for approval requests (Ctrl-C to stop)");
     return w;
   }

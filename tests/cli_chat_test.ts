@@ -5,22 +5,13 @@
  * terminal cases run it under `script`, which gives it a pseudo-terminal.
  */
 import assert from "node:assert/strict";
-import { type AnyFrame, connected, denoDir, gwRunArgs, ok, startTestGateway } from "./_helpers.ts";
+import { type AnyFrame, connected, gwRunArgs, ok, startTestGateway } from "./_helpers.ts";
 import { type AnthropicScript, startFakeAnthropic } from "./_fake_anthropic.ts";
-import { json, type RunResult, show } from "./_cli.ts";
+import { childEnv, json, type RunResult, show } from "./_cli.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
 // ------------------------------------------------------------------ helpers
-
-async function childEnv(home: string): Promise<Record<string, string>> {
-  return {
-    HOME: home,
-    NO_COLOR: "1",
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    DENO_DIR: await denoDir(),
-  };
-}
 
 /** A fake Anthropic API and a gateway using it, with a temp HOME for the children. */
 async function setup() {

@@ -8,14 +8,14 @@
  * CLI connects directly with the gateway's token.
  */
 import assert from "node:assert/strict";
-import { type AnyFrame, denoDir, gwRunArgs, startTestGateway } from "./_helpers.ts";
+import { type AnyFrame, gwRunArgs, startTestGateway } from "./_helpers.ts";
 import {
   deviceAuthHook,
   GatewayClient,
   GatewayRequestError,
   MemoryIdentityStorage,
 } from "../mod.ts";
-import { json, okRun, type RunResult, show } from "./_cli.ts";
+import { childEnv, json, okRun, type RunResult, show } from "./_cli.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const REMOTE_IP = "203.0.113.7";
@@ -101,16 +101,6 @@ async function setup() {
 
 type Env = Awaited<ReturnType<typeof setup>>;
 
-async function childEnv(home: string): Promise<Record<string, string>> {
-  return {
-    HOME: home,
-    NO_COLOR: "1",
-    TZ: "UTC",
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    DENO_DIR: await denoDir(),
-  };
-}
-
 /** Run `gw <args>`, killed after 30 s. */
 async function gw(env: Pick<Env, "home">, args: string[]): Promise<RunResult> {
   const ac = new AbortController();
@@ -119,7 +109,7 @@ async function gw(env: Pick<Env, "home">, args: string[]): Promise<RunResult> {
     const out = await new Deno.Command(Deno.execPath(), {
       args: gwRunArgs(...args),
       cwd: ROOT,
-      env: await childEnv(env.home),
+      env: await childEnv(env.home, { TZ: "UTC" }),
       clearEnv: true,
       stdin: "null",
       stdout: "piped",
@@ -138,7 +128,7 @@ async function spawnGw(env: Pick<Env, "home">, args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
     args: gwRunArgs(...args),
     cwd: ROOT,
-    env: await childEnv(env.home),
+    env: await childEnv(env.home, { TZ: "UTC" }),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",

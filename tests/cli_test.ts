@@ -7,24 +7,15 @@
  * Exit codes under test: 0 ok, 1 error response, 2 usage, 3 cannot connect.
  */
 import assert from "node:assert/strict";
-import { connected, denoDir, gwRunArgs } from "./_helpers.ts";
+import { connected, gwRunArgs } from "./_helpers.ts";
 import { methods } from "../methods/mod.ts";
+import { childEnv } from "./_cli.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DENO_JSON = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
 const LISTENING = /listening on (ws:\/\/127\.0\.0\.1:(\d+))/;
 
 // ------------------------------------------------------------------ helpers
-
-async function childEnv(home: string, extra: Record<string, string> = {}) {
-  return {
-    HOME: home,
-    NO_COLOR: "1",
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    DENO_DIR: await denoDir(),
-    ...extra,
-  };
-}
 
 interface RunResult {
   code: number;

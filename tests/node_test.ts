@@ -7,25 +7,15 @@
 import assert from "node:assert/strict";
 import {
   type AnyFrame,
-  denoDir,
   gwRunArgs,
   ok,
   type RawClient,
   sockets,
   startTestGateway,
 } from "./_helpers.ts";
-import { json, okRun, type RunResult, show } from "./_cli.ts";
+import { childEnv, json, okRun, type RunResult, show } from "./_cli.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-
-async function childEnv(home: string): Promise<Record<string, string>> {
-  return {
-    HOME: home,
-    NO_COLOR: "1",
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    DENO_DIR: await denoDir(),
-  };
-}
 
 /** Run `gw <args>` to completion, killed after `timeoutMs`. */
 async function gw(home: string, args: string[], timeoutMs = 20_000): Promise<RunResult> {
