@@ -79,6 +79,16 @@ Usage:
              system.run '{"argv":["uname","-a"],"cwd":"/tmp"}' (asks for approval)
   gw nodes approve REQUEST | reject REQUEST
              NODE and REQUEST may be any unique prefix of the id
+  gw channels [status] [--probe] [--json]   chat channels: bot, state, mode, DM policy, errors
+  gw channels add telegram --token BOT_TOKEN [--api-root URL] [--allow-from ID,ID]
+             [--dm-policy pairing|allowlist|open|disabled] [--json]   checks the token with
+             Telegram, then saves it: through the running gateway (the bot starts at once),
+             else into gw.json. Here --token is the bot's token from @BotFather; the
+             gateway's own secret comes from GW_TOKEN or the state dir
+  gw channels logout telegram               remove the bot token from the config; the bot stops
+  gw pairing [list] [CHANNEL] [--json]      senders who got a pairing code, and those approved
+  gw pairing approve CHANNEL CODE | reject CHANNEL CODE
+             e.g. gw pairing approve telegram ABCD2345 (the code the sender was given)
   gw version
   gw help    [--json]        list the gateway's methods
 
@@ -134,6 +144,10 @@ const OPTIONS = {
   agent: { type: "string" },
   args: { type: "string" },
   ttl: { type: "string" },
+  probe: { type: "boolean" },
+  "api-root": { type: "string" },
+  "dm-policy": { type: "string" },
+  "allow-from": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -159,6 +173,8 @@ const COMMAND_FLAGS: Record<string, string[]> = {
     .concat("ttl"),
   node: ["url", "token", "password", "state-dir", "name"],
   nodes: [...CLIENT_FLAGS, "json"],
+  channels: [...CLIENT_FLAGS, "json", "probe", "api-root", "dm-policy", "allow-from"],
+  pairing: [...CLIENT_FLAGS, "json"],
 };
 
 /** The first flag given that `command` does not take, or null. */
@@ -349,6 +365,14 @@ export async function main(args: string[]): Promise<number> {
     case "nodes": {
       const { runNodes } = await import("./lib/cli/nodes.ts");
       return await clientCommand(() => runNodes(rest, { ...callOpts, flags: v }));
+    }
+    case "channels": {
+      const { runChannels } = await import("./lib/cli/channels.ts");
+      return await clientCommand(() => runChannels(rest, { ...callOpts, flags: v }));
+    }
+    case "pairing": {
+      const { runPairing } = await import("./lib/cli/channels.ts");
+      return await clientCommand(() => runPairing(rest, { ...callOpts, flags: v }));
     }
     default:
       return usage(`unknown command '${command}'`);

@@ -1,6 +1,6 @@
 /**
  * Talking to the agent: `chat.send`, `chat.history`, `chat.abort`, `agent`,
- * `agent.wait`, and `send` through a channel.
+ * `agent.wait`.
  *
  * @module
  */
@@ -13,7 +13,15 @@ import type { RunHandle, RunOutcome } from "../lib/agent/runtime.ts";
 import { defaultAgentId } from "../lib/agent/runtime.ts";
 import { canonicalKey, SessionKeyError } from "../lib/agent/session_keys.ts";
 import { THINKING_LEVELS, thinkingLevelOf } from "../lib/store/sessions.ts";
-import { KNOWN_CHANNELS } from "../lib/channels/registry.ts";
+import {
+  type Attachment,
+  formatBytes,
+  MAX_FILE_BYTES,
+  MediaError,
+  mimeTypeOfName,
+  normalizeMimeType,
+  sniffImageType,
+} from "../lib/agent/media.ts";
 
 /** Largest message text accepted (characters). */
 export const MAX_MESSAGE_CHARS = 100_000;
@@ -114,6 +122,121 @@ function throwIfFailed(o: RunOutcome): void {
   throw new GatewayError(e.code, e.message, opts);
 }
 
+/** Most attachments on one `chat.send`. */
+export const MAX_CHAT_ATTACHMENTS = 8;
+
+/**
+ * One attachment as OpenClaw's clients send it: `content` is base64 (a
+ * `data:<mime>;base64,` URL works too); `mimeType` and `fileName` are
+ * optional (the type is then sniffed, or taken from the name). The
+ * Anthropic-style `source: {type: "base64", media_type, data}` is accepted as
+ * well. Other OpenClaw fields (`origin`, `sizeBytes`, `width`, ...) are ignored.
+ */
+const chatAttachment = z.looseObject({
+  type: z.string().max(64).optional(),
+  mimeType: z.string().max(255).optional(),
+  fileName: z.string().max(1024).optional(),
+  content: z.string().optional(),
+  source: z.looseObject({
+    type: z.string().max(64).optional(),
+    media_type: z.string().max(255).optional(),
+    data: z.string().optional(),
+  }).optional(),
+});
+
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+const DATA_URL_RE = /^data:([^;,]*)((?:;[^;,]*)*);base64,/i;
+
+/** A `chat.send` attachment decoded and checked, ready to save. */
+interface _Decoded {
+  field: string;
+  bytes: Uint8Array;
+  mimeType: string;
+  fileName?: string;
+}
+
+function _badAttachment(field: string, message: string): GatewayError {
+  return invalidRequest(`invalid chat.send params: ${field}: ${message}`);
+}
+
+/** Decode `chat.send` attachments; every problem is an INVALID_REQUEST naming the field. */
+function _decodeAttachments(list: z.infer<typeof chatAttachment>[]): _Decoded[] {
+  const out: _Decoded[] = [];
+  for (const [i, a] of list.entries()) {
+    const field = `params.attachments[${i}]`;
+    const fromSource = a.source?.type === "base64" ? a.source.data : undefined;
+    let raw = a.content ?? fromSource;
+    const contentField = a.content === undefined && fromSource !== undefined
+      ? `${field}.source.data`
+      : `${field}.content`;
+    if (raw === undefined) throw _badAttachment(`${field}.content`, "required base64 data");
+    let hinted = a.mimeType ?? a.source?.media_type;
+    const url = DATA_URL_RE.exec(raw);
+    if (url) {
+      raw = raw.slice(url[0].length);
+      if (url[1]) hinted ??= url[1];
+    }
+    const b64 = raw.replace(/\s+/g, "");
+    if (b64.length === 0) throw _badAttachment(contentField, "the attachment is empty");
+    if (!BASE64_RE.test(b64)) {
+      throw _badAttachment(contentField, "expected base64 data, got characters outside base64");
+    }
+    if (b64.length % 4 === 1) {
+      throw _badAttachment(contentField, "expected base64 data, got a truncated string");
+    }
+    const estimated = Math.floor(b64.length * 3 / 4) -
+      (b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0);
+    if (estimated > MAX_FILE_BYTES) {
+      throw _badAttachment(
+        contentField,
+        `the file is too large: ${formatBytes(estimated)}, at most ${
+          formatBytes(MAX_FILE_BYTES)
+        } is accepted`,
+      );
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = Uint8Array.fromBase64(b64);
+    } catch {
+      throw _badAttachment(contentField, "expected base64 data, got invalid base64");
+    }
+    const declared = hinted ? normalizeMimeType(hinted) : "application/octet-stream";
+    const mimeType = declared !== "application/octet-stream"
+      ? declared
+      : sniffImageType(bytes) ?? (a.fileName ? mimeTypeOfName(a.fileName) : undefined) ?? declared;
+    out.push({
+      field,
+      bytes,
+      mimeType,
+      ...(a.fileName !== undefined ? { fileName: a.fileName } : {}),
+    });
+  }
+  return out;
+}
+
+/** Save decoded attachments in the media store. */
+async function _saveAttachments(ctx: GatewayContext, list: _Decoded[]): Promise<Attachment[]> {
+  const out: Attachment[] = [];
+  for (const d of list) {
+    try {
+      out.push(
+        await ctx.media.save(d.bytes, {
+          mimeType: d.mimeType,
+          ...(d.fileName !== undefined ? { fileName: d.fileName } : {}),
+        }),
+      );
+    } catch (e) {
+      if (e instanceof MediaError) throw _badAttachment(d.field, e.message);
+      throw new GatewayError(
+        ErrorCode.UNAVAILABLE,
+        `could not store ${d.field}: ${(e as Error).message}`,
+        { retryable: true, cause: e },
+      );
+    }
+  }
+  return out;
+}
+
 /** `chat.send`: queue a message on a session; replies stream as `chat` events. */
 export const chatSend = defineMethod({
   name: "chat.send",
@@ -125,7 +248,10 @@ export const chatSend = defineMethod({
     idempotencyKey,
     thinking: thinking.optional(),
     timeoutMs: z.int().min(1000).max(86_400_000).optional(),
-    attachments: z.array(z.unknown()).max(0, "attachments are not supported yet").optional(),
+    attachments: z.array(chatAttachment).max(
+      MAX_CHAT_ATTACHMENTS,
+      `at most ${MAX_CHAT_ATTACHMENTS} attachments`,
+    ).optional(),
   }),
   handler: async (p, ctx) => {
     const key = canonicalSessionKey(p.sessionKey, ctx);
@@ -140,6 +266,10 @@ export const chatSend = defineMethod({
       const o = prior.result!;
       return { runId, status: o.status === "ok" ? "ok" : o.status, cached: true };
     }
+    // Checked and stored before the claim: a bad attachment leaves no trace of the run.
+    const attachments = p.attachments?.length
+      ? await _saveAttachments(ctx, _decodeAttachments(p.attachments))
+      : [];
     if (
       !(await ctx.store.idempotency.claim("chat", runId, {
         at: Date.now(),
@@ -159,6 +289,7 @@ export const chatSend = defineMethod({
         source: "chat",
         ...(p.thinking ? { thinking: p.thinking } : {}),
         ...(p.timeoutMs ? { timeoutMs: p.timeoutMs } : {}),
+        ...(attachments.length ? { attachments } : {}),
       });
     } catch (e) {
       await ctx.store.idempotency.finish("chat", runId, null).catch(() => {});
@@ -379,94 +510,3 @@ export const chatAbort = defineMethod({
     return { ok: true, aborted: runIds.length > 0, runIds };
   },
 });
-
-/** Sends in progress by idempotencyKey: a concurrent duplicate awaits the first. */
-const sending = new Map<string, Promise<Record<string, unknown>>>();
-
-/** `send`: deliver a message through a channel, once per idempotencyKey. */
-export const send = defineMethod({
-  name: "send",
-  scope: "write",
-  summary: "Send a message to someone through a channel (telegram, ...).",
-  params: z.looseObject({
-    to: z.string().min(1).max(256),
-    message: z.string().min(1).max(MAX_MESSAGE_CHARS),
-    channel: z.string().min(1).max(64).optional(),
-    accountId: z.string().min(1).max(128).optional(),
-    replyTo: z.string().min(1).max(128).optional(),
-    idempotencyKey,
-  }),
-  handler: async (p, ctx) => {
-    const inflight = sending.get(p.idempotencyKey);
-    if (inflight) return { ...(await inflight), cached: true };
-    const prior = await ctx.store.idempotency.get<Record<string, unknown>>(
-      "send",
-      p.idempotencyKey,
-    );
-    if (prior?.state === "done" && prior.result) return { ...prior.result, cached: true };
-    const work = deliver(p, ctx);
-    sending.set(p.idempotencyKey, work);
-    try {
-      return await work;
-    } finally {
-      sending.delete(p.idempotencyKey);
-    }
-  },
-});
-
-/** What `send` delivers. */
-interface SendParams {
-  to: string;
-  message: string;
-  channel?: string | undefined;
-  accountId?: string | undefined;
-  replyTo?: string | undefined;
-  idempotencyKey: string;
-}
-
-async function deliver(p: SendParams, ctx: GatewayContext): Promise<Record<string, unknown>> {
-  const configured = ctx.channels.list().filter((c) => c.configured());
-  let id = p.channel?.toLowerCase();
-  if (!id) {
-    if (configured.length !== 1) {
-      throw invalidRequest(
-        configured.length === 0
-          ? "Channel is required (no configured channels detected). Configure a channel first, or pass channel."
-          : `Channel is required: more than one is configured (${
-            configured.map((c) => c.id).join(", ")
-          }).`,
-        { code: "CHANNEL_REQUIRED" },
-      );
-    }
-    id = configured[0]!.id;
-  }
-  const channel = ctx.channels.get(id);
-  if (!channel) {
-    if (!KNOWN_CHANNELS.has(id)) {
-      throw invalidRequest(`unsupported channel: ${id}`, {
-        code: "UNSUPPORTED_CHANNEL",
-        channel: id,
-      });
-    }
-    throw new GatewayError(
-      ErrorCode.UNAVAILABLE,
-      `channel ${id} is not available in this gateway yet`,
-      {
-        details: { code: "CHANNEL_UNAVAILABLE", channel: id },
-      },
-    );
-  }
-  if (!channel.configured()) {
-    throw new GatewayError(ErrorCode.UNAVAILABLE, `channel ${id} is not configured`, {
-      details: { code: "CHANNEL_NOT_CONFIGURED", channel: id },
-    });
-  }
-  const r = await channel.send(p.to, p.message, {
-    ...(p.accountId ? { accountId: p.accountId } : {}),
-    ...(p.replyTo ? { replyTo: p.replyTo } : {}),
-  });
-  const result = { ok: true, ...r };
-  await ctx.store.idempotency.claim("send", p.idempotencyKey, { at: Date.now(), state: "started" });
-  await ctx.store.idempotency.finish("send", p.idempotencyKey, result);
-  return result;
-}

@@ -16,7 +16,9 @@ import {
 import { logsTail } from "./logs.ts";
 import { configApply, configGet, configPatch, configSchemaMethod, configSet } from "./config.ts";
 import { agentIdentityGet, agentsList, modelsList } from "./agents.ts";
-import { agent, agentWait, chatAbort, chatHistory, chatSend, send } from "./chat.ts";
+import { agent, agentWait, chatAbort, chatHistory, chatSend } from "./chat.ts";
+import { channelsLogout, channelsStatus, poll, send } from "./channels.ts";
+import { CHANNEL_MODULES } from "../channels/catalog.ts";
 import {
   nodeDescribe,
   nodeEvent,
@@ -89,6 +91,9 @@ export const methods: readonly MethodDef[] = [
   chatHistory,
   chatAbort,
   send,
+  poll,
+  channelsStatus,
+  channelsLogout,
   sessionsList,
   sessionsPreview,
   sessionsPatch,
@@ -127,4 +132,5 @@ export const methods: readonly MethodDef[] = [
   nodePairList,
   nodePairApprove,
   nodePairReject,
+  ...CHANNEL_MODULES.flatMap((c) => c.methods),
 ] as readonly MethodDef[];

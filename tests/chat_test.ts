@@ -1257,49 +1257,6 @@ Deno.test("status and health count sessions and list the recent ones", async () 
   assert.equal(h.sessions.recent[0].key, "agent:main:two");
 });
 
-Deno.test("send: through a registered channel, once per idempotencyKey, concurrent duplicates await the first", async () => {
-  await using env = await setup();
-  const delivered: string[] = [];
-  // A channel as channels/ will register one (issue 7 brings Telegram); it records deliveries.
-  env.t.gw.channels.register({
-    id: "telegram",
-    configured: () => true,
-    async send(to, text) {
-      await sleep(50);
-      delivered.push(`${to}:${text}`);
-      return { messageId: String(delivered.length), channel: "telegram", to };
-    },
-  });
-  const c = await env.client();
-  const [a, b] = await Promise.all([
-    c.request("send", { to: "42", message: "hi", idempotencyKey: "snd-1" }),
-    c.request("send", { to: "42", message: "hi", idempotencyKey: "snd-1" }),
-  ]);
-  assert.equal(a.ok && b.ok, true);
-  assert.equal(a.payload.messageId, "1");
-  assert.equal(b.payload.messageId, "1");
-  const again = await ok(c, "send", { to: "42", message: "hi", idempotencyKey: "snd-1" });
-  assert.equal(again.cached, true);
-  assert.deepEqual(delivered, ["42:hi"]);
-  // Without a channel name, the only configured channel is used.
-  const other = await ok(c, "send", { to: "7", message: "yo", idempotencyKey: "snd-2" });
-  assert.equal(other.channel, "telegram");
-  const e = await err(c, "send", {
-    to: "7",
-    message: "x",
-    idempotencyKey: "snd-3",
-    channel: "whatsapp",
-  });
-  assert.match(e.message, /not available/);
-  const u = await err(c, "send", {
-    to: "7",
-    message: "x",
-    idempotencyKey: "snd-4",
-    channel: "nope",
-  });
-  assert.match(u.message, /unsupported channel: nope/);
-});
-
 Deno.test("runTurn (the runtime's entry for cron and channels) queues behind chat.send and returns the outcome", async () => {
   await using env = await setup();
   env.fake.script(

@@ -26,7 +26,7 @@ import {
 import { SchedClock, sleep, until } from "./_cron_clock.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "./_fake_anthropic.ts";
 import { GwChild } from "./_gw_child.ts";
-import type { Channel } from "../lib/channels/registry.ts";
+import { TelegramApi } from "./_telegram_api.ts";
 import { CronStore } from "../lib/store/cron.ts";
 
 const MIN = 60_000;
@@ -798,17 +798,16 @@ Deno.test("cron: an isolated agentTurn job runs in cron:<id>, fresh each run, an
   await using fake = await startFakeAnthropic({ apiKey: "k-test" });
   let n = 0;
   fake.script(() => ({ blocks: [{ type: "text", text: ["report ", `${++n}`] }] }));
-  await using t = await startTestGateway({ config: agentConfig(fake) });
-  const sent: { to: string; text: string; opts: unknown }[] = [];
-  const telegram: Channel = {
-    id: "telegram",
-    configured: () => true,
-    send(to, text, opts) {
-      sent.push({ to, text, opts });
-      return Promise.resolve({ messageId: `m${sent.length}`, channel: "telegram", to });
+  // Announcements go out through the real Telegram channel to a Bot API server.
+  const token = "424242:AAcron-test-token-abcdefghij";
+  await using tg = await TelegramApi.start({ tokens: [token] });
+  await using t = await startTestGateway({
+    config: {
+      ...agentConfig(fake),
+      channels: { telegram: { botToken: token, apiRoot: tg.apiRoot } },
     },
-  };
-  t.gw.channels.register(telegram);
+  });
+  const sent = () => tg.botMessages(token, 12345).map((m) => m.text);
   const c = await connected(t.url);
   try {
     const job = await ok(c, "cron.add", {
@@ -831,7 +830,7 @@ Deno.test("cron: an isolated agentTurn job runs in cron:<id>, fresh each run, an
     const [rec] = await history(c, job.id);
     assert.equal(rec.sessionKey, key);
     assert.equal(rec.deliveryStatus, "delivered");
-    assert.deepEqual(sent, [{ to: "12345", text: "report 1", opts: {} }]);
+    assert.deepEqual(sent(), ["report 1"]);
     assert.equal((await ok(c, "cron.get", { id: job.id })).state.lastDeliveryStatus, "delivered");
 
     // Each run starts from an empty transcript.
@@ -846,7 +845,7 @@ Deno.test("cron: an isolated agentTurn job runs in cron:<id>, fresh each run, an
       1,
       "the model saw one message",
     );
-    assert.equal(sent.length, 2);
+    assert.equal(sent().length, 2);
 
     // Announcing to a channel that is not there: the run is ok, the delivery failed.
     const lost = await ok(c, "cron.add", {
@@ -859,7 +858,7 @@ Deno.test("cron: an isolated agentTurn job runs in cron:<id>, fresh each run, an
     const fin3 = await cronEvent(c, lost.id, "finished", r3.runId, 8000);
     assert.equal(fin3.payload.status, "ok");
     assert.equal((await history(c, lost.id))[0].deliveryStatus, "failed");
-    assert.equal(sent.length, 2);
+    assert.equal(sent().length, 2);
   } finally {
     await c.close();
   }

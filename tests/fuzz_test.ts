@@ -44,6 +44,7 @@
  * Seed: GW_FUZZ_SEED (decimal or 0x hex) overrides the default; it is printed
  * in the test name. Sizes: GW_FUZZ_FRAMES (authenticated frames, default 10000).
  */
+import { TelegramApi } from "./_telegram_api.ts";
 import assert from "node:assert/strict";
 import v8 from "node:v8";
 import vm from "node:vm";
@@ -279,6 +280,14 @@ const SAMPLES: Record<string, unknown[]> = {
   "chat.history": [{ sessionKey: "fuzz" }, { sessionKey: "main", limit: 5, before: 3 }],
   "chat.abort": [{ sessionKey: "fuzz" }, { sessionKey: "fuzz", runId: "fuzz-chat-1" }],
   send: [{ to: "123", message: "hi", idempotencyKey: "fuzz-send-1", channel: "telegram" }],
+  poll: [{ to: "123", question: "q?", options: ["a", "b"], idempotencyKey: "fuzz-poll-1" }],
+  "channels.status": [{}, { probe: true, timeoutMs: 500 }],
+  // A channel that is not configured: the logout is refused and the config stays.
+  "channels.logout": [{ channel: "discord" }],
+  "telegram.pairing.list": [{}],
+  "telegram.pairing.approve": [{ code: "ABCDEFGH" }],
+  "telegram.pairing.reject": [{ code: "ABCDEFGH" }],
+  "telegram.allow.remove": [{ senderId: "1" }],
   "sessions.list": [{}, { limit: 5, search: "fuzz", activeMinutes: 10 }],
   "sessions.preview": [{ keys: ["main", "agent:main:fuzz"] }],
   "sessions.patch": [{ key: "fuzz", label: "fuzz label" }, { key: "fuzz", thinkingLevel: null }],
@@ -1053,8 +1062,14 @@ Deno.test({
     globalThis.addEventListener("unhandledrejection", onReject);
     globalThis.addEventListener("error", onError);
     const started = performance.now();
+    // Telegram is configured (against a Bot API server for tests) so its methods are fuzzed too.
+    const botToken = "777777:AAfuzz-test-token-abcdefghij";
+    await using botApi = await TelegramApi.start({ tokens: [botToken] });
     const tg = await startTestGateway({
-      config: { gateway: { maxPayload: MAX_PAYLOAD, handshakeTimeoutMs: 5_000 } },
+      config: {
+        gateway: { maxPayload: MAX_PAYLOAD, handshakeTimeoutMs: 5_000 },
+        channels: { telegram: { botToken, apiRoot: botApi.apiRoot } },
+      },
     });
     const configBefore = await Deno.readTextFile(`${tg.stateDir}/gw.json`);
     const r = new Rng(SEED);

@@ -9,6 +9,7 @@
  */
 import type Anthropic from "@anthropic-ai/sdk";
 import type {
+  Base64ImageSource,
   ContentBlockParam,
   MessageCreateParamsStreaming,
   MessageParam,
@@ -62,7 +63,9 @@ const DEFAULT_BASE_URL = "https://api.anthropic.com";
  * `pause_turn` maps to `stop`, `model_context_window_exceeded` to `length`;
  * thinking without a signature (from another provider) is not sent back;
  * tool calls without a result, and results without a call, are left out of
- * the request (the API rejects orphans).
+ * the request (the API rejects orphans); image blocks of user turns go as
+ * base64 `image` blocks in their place among the text (one without `data`
+ * becomes the text `[image not available]`).
  *
  * @example
  * ```ts
@@ -162,8 +165,27 @@ function _anthropicMessages(req: ProviderRequest): MessageParam[] {
   };
   for (const m of req.messages) {
     if (m.role === "user") {
-      const texts = typeof m.content === "string" ? [m.content] : m.content.map((c) => c.text);
-      push("user", texts.filter((t) => t !== "").map((text) => ({ type: "text", text })));
+      if (typeof m.content === "string") {
+        push("user", m.content ? [{ type: "text", text: m.content }] : []);
+        continue;
+      }
+      // Text and images keep their order.
+      const blocks: ContentBlockParam[] = [];
+      for (const c of m.content) {
+        if (c.type === "text") {
+          if (c.text) blocks.push({ type: "text", text: c.text });
+        } else if (c.data) {
+          blocks.push({
+            type: "image",
+            source: {
+              type: "base64",
+              media_type: c.mimeType as Base64ImageSource["media_type"],
+              data: c.data,
+            },
+          });
+        } else blocks.push({ type: "text", text: "[image not available]" });
+      }
+      push("user", blocks);
     } else if (m.role === "toolResult") {
       if (!paired.has(m.toolCallId)) continue;
       const content = m.content.filter((c) => c.text !== "").map((c) => ({

@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  type ImageContent,
   type ModelMessage,
   type Provider,
   type ProviderConfig,
@@ -216,10 +217,12 @@ type _Json = Record<string, unknown>;
  * `Authorization: Bearer` is sent only when `cfg.apiKey` is set.
  *
  * Decisions: thinking blocks are never sent back (these servers take no
- * signatures); `content_filter` rejects with kind `refusal`; tool-call
- * arguments that are not a JSON object arrive as the
- * {@link INVALID_TOOL_ARGUMENTS} marker; input usage excludes cached tokens
- * (`input = prompt_tokens - cached_tokens`), so `totalTokens` is the sum of parts.
+ * signatures); a user turn with images is sent as content parts (`text`,
+ * then `image_url` with a `data:` URL), one without as a plain string;
+ * `content_filter` rejects with kind `refusal`; tool-call arguments that are
+ * not a JSON object arrive as the {@link INVALID_TOOL_ARGUMENTS} marker;
+ * input usage excludes cached tokens (`input = prompt_tokens - cached_tokens`),
+ * so `totalTokens` is the sum of parts.
  *
  * @example
  * ```ts
@@ -311,8 +314,32 @@ function _openaiBody(req: ProviderRequest): _Json {
   return body;
 }
 
-function _text(content: string | TextContent[]): string {
-  return typeof content === "string" ? content : content.map((c) => c.text).join("\n");
+function _text(content: string | (TextContent | ImageContent)[]): string {
+  return typeof content === "string"
+    ? content
+    : content.filter((c): c is TextContent => c.type === "text").map((c) => c.text).join("\n");
+}
+
+/**
+ * A user turn's content: a string, or (with images) parts in order, images as
+ * `image_url` data URLs.
+ */
+function _userContent(content: string | (TextContent | ImageContent)[]): string | _Json[] {
+  if (typeof content === "string" || !content.some((c) => c.type === "image")) {
+    return _text(content);
+  }
+  const parts: _Json[] = [];
+  for (const c of content) {
+    if (c.type === "text") {
+      if (c.text) parts.push({ type: "text", text: c.text });
+    } else if (c.data) {
+      parts.push({
+        type: "image_url",
+        image_url: { url: `data:${c.mimeType};base64,${c.data}` },
+      });
+    } else parts.push({ type: "text", text: "[image not available]" });
+  }
+  return parts;
 }
 
 /** Map the transcript to Chat Completions messages. */
@@ -321,7 +348,7 @@ function _openaiMessages(req: Pick<ProviderRequest, "system" | "messages">): _Js
   if (req.system) out.push({ role: "system", content: req.system });
   const paired = _pairedToolIds(req.messages);
   for (const m of req.messages) {
-    if (m.role === "user") out.push({ role: "user", content: _text(m.content) });
+    if (m.role === "user") out.push({ role: "user", content: _userContent(m.content) });
     else if (m.role === "toolResult") {
       if (!paired.has(m.toolCallId)) continue;
       out.push({ role: "tool", tool_call_id: m.toolCallId, content: _text(m.content) });

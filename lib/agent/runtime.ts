@@ -16,10 +16,11 @@ import type { GwConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/mod.ts";
 import type { PendingInput, SessionEntry, ThinkingLevel } from "../store/sessions.ts";
-import { messageText, parseSessionKey } from "../store/sessions.ts";
+import { MAX_MESSAGE_CHARS, messageText, parseSessionKey } from "../store/sessions.ts";
 import {
   type AssistantMessage,
   type CustomMessage,
+  type ImageContent,
   type ModelMessage,
   type Provider,
   type ProviderConfig,
@@ -42,11 +43,20 @@ import {
 import type { ToolRegistry } from "./tools.ts";
 import { invalidToolArguments } from "./tool_args.ts";
 import { sessionRow } from "./rows.ts";
+import {
+  attachedFileText,
+  type Attachment,
+  IMAGE_TYPES,
+  isMediaName,
+  type MediaStore,
+} from "./media.ts";
 
 /** Chat deltas go out at most this often per run; the last is flushed before `final`. */
 export const CHAT_DELTA_INTERVAL_MS = 150;
 /** Most transcript messages sent to the model (after the latest compaction). */
 export const CONTEXT_MAX_MESSAGES = 500;
+/** Most images sent to the model as data: the newest ones; older ones become a note. */
+export const CONTEXT_MAX_IMAGES = 4;
 
 /** One turn to run. */
 export interface TurnRequest {
@@ -63,6 +73,26 @@ export interface TurnRequest {
   timeoutMs?: number;
   /** Added to the system prompt for this run. */
   extraSystemPrompt?: string;
+  /**
+   * Photos and files that come with the message: references to files already
+   * saved in the media store ({@link MediaStore.save}).
+   */
+  attachments?: Attachment[];
+  /**
+   * Called with the reply's text so far as it streams (a channel edits its
+   * message with it). Not durable: a run recovered after a restart has none.
+   */
+  onText?: (text: string) => void;
+  /** Where a new session comes from (a channel chat); used only when the session is created. */
+  origin?: SessionOrigin;
+}
+
+/** A session's origin, kept on its entry. */
+export interface SessionOrigin {
+  /** Channel id, e.g. `telegram`. */
+  channel: string;
+  /** A human label: the chat's title or the sender's name. */
+  label?: string;
 }
 
 /** How a run ended. */
@@ -111,6 +141,8 @@ export interface RuntimeDeps {
   /** Build a provider for a config (tests may pass their own fetch through this). */
   providerFor?: (cfg: ProviderConfig) => Promise<Provider>;
   env?: (name: string) => string | undefined;
+  /** Where attachments are stored; without it a turn with attachments is refused. */
+  media?: MediaStore;
 }
 
 interface Run {
@@ -205,7 +237,7 @@ export class AgentRuntime {
         continue;
       }
       await s.append(p.sessionKey, [
-        userMessage(p),
+        await this.#userMessage(p),
         custom(
           "run-interrupted",
           "This message was accepted, but the gateway stopped before it ran.",
@@ -233,9 +265,21 @@ export class AgentRuntime {
    */
   async submit(req: TurnRequest): Promise<RunHandle> {
     if (this.#closed) throw new Error("the gateway is shutting down");
+    const attachments = req.attachments ?? [];
+    if (attachments.length) {
+      if (!this.#d.media) {
+        throw new Error("this gateway has no media store, so it cannot take attachments");
+      }
+      const bad = attachments.find((a) => !isMediaName(a.media));
+      if (bad) {
+        throw new Error(
+          `attachment ${JSON.stringify(bad.media)} is not a saved media file (<sha256>.<ext>)`,
+        );
+      }
+    }
     const agentId = this.agentIdOf(req.sessionKey);
     const s = this.#d.store.sessions;
-    await s.ensure(req.sessionKey, agentId);
+    await s.ensure(req.sessionKey, agentId, Date.now(), req.origin);
     const acceptedAt = Date.now();
     const pending: PendingInput = {
       id: `${String(acceptedAt).padStart(13, "0")}-${crypto.randomUUID().slice(0, 8)}`,
@@ -246,6 +290,17 @@ export class AgentRuntime {
       source: req.source,
       idempotencyKey: req.idempotencyKey,
     };
+    if (attachments.length) {
+      // References only: the bytes stay in the media dir.
+      pending.attachments = attachments.map((a) => ({
+        // Providers take only the four image types as images.
+        type: a.type === "image" && IMAGE_TYPES.has(a.mimeType) ? "image" : "file",
+        mimeType: a.mimeType,
+        media: a.media,
+        size: a.size,
+        ...(a.fileName !== undefined ? { fileName: a.fileName } : {}),
+      }));
+    }
     await s.addPending(pending);
     let resolve!: (o: RunOutcome) => void;
     const done = new Promise<RunOutcome>((r) => resolve = r);
@@ -445,7 +500,7 @@ export class AgentRuntime {
     // Aborted while queued: keep the message, note it, end.
     if (run.abortReason) {
       await s.append(req.sessionKey, [
-        userMessage(run.pending),
+        await this.#userMessage(run.pending),
         custom("run-aborted", "This message was aborted before its turn started."),
       ], { extra: (op) => op.delete(s.pendingKey(run.pending)) }).catch(() => {});
       outcome.status = "aborted";
@@ -457,7 +512,7 @@ export class AgentRuntime {
     let entry: SessionEntry;
     try {
       // The input moves into the transcript and the run marker appears in one commit.
-      const r = await s.append(req.sessionKey, [userMessage(run.pending)], {
+      const r = await s.append(req.sessionKey, [await this.#userMessage(run.pending)], {
         patch: (e) => {
           e.status = "running";
           e.lastRunId = req.runId;
@@ -579,6 +634,13 @@ export class AgentRuntime {
               text += ev.delta;
               agentEvent("assistant", { text, delta: ev.delta }, true);
               pushDelta();
+              if (req.onText) {
+                try {
+                  req.onText(text);
+                } catch (e) {
+                  this.#d.log.warn("onText listener failed", { runId: req.runId, error: e });
+                }
+              }
             } else if (ev.type === "thinking") {
               thinking += ev.delta;
               agentEvent("thinking", { text: thinking, delta: ev.delta }, true);
@@ -840,7 +902,97 @@ export class AgentRuntime {
       }
     }
     for (const { message } of stored) if (message.role !== "custom") out.push(message);
-    return repairContext(out);
+    return await this.#withImageData(repairContext(out));
+  }
+
+  /**
+   * The transcript message of an input: its text, then its attachments in
+   * order: images as references, files as text (see {@link attachedFileText}).
+   * Inlined files that would make the message too large for the transcript
+   * become notes, largest first.
+   */
+  async #userMessage(p: PendingInput): Promise<UserMessage> {
+    const base = { role: "user" as const, timestamp: p.acceptedAt };
+    const idempotencyKey = `${p.idempotencyKey}:user`;
+    const atts = p.attachments ?? [];
+    if (!atts.length) return { ...base, content: p.message, idempotencyKey };
+    const media = this.#d.media;
+    const noted = new Set<number>();
+    for (;;) {
+      const content: (TextContent | ImageContent)[] = [];
+      if (p.message) content.push({ type: "text", text: p.message });
+      const files: { i: number; block: number; chars: number }[] = [];
+      for (const [i, a] of atts.entries()) {
+        if (a.type === "image") {
+          content.push({
+            type: "image",
+            mimeType: a.mimeType,
+            media: a.media,
+            ...(a.fileName !== undefined ? { fileName: a.fileName } : {}),
+          });
+        } else {
+          const text = await attachedFileText(a, media, noted.has(i) ? { inline: false } : {});
+          files.push({ i, block: content.length, chars: text.length });
+          content.push({ type: "text", text });
+        }
+      }
+      const msg: UserMessage = { ...base, content, idempotencyKey };
+      // Leave room for JSON escapes and the store's own fields.
+      if (JSON.stringify(msg).length <= MAX_MESSAGE_CHARS - 1024) return msg;
+      const largest = files.filter((f) => !noted.has(f.i)).sort((a, b) => b.chars - a.chars)[0];
+      if (!largest) return msg;
+      noted.add(largest.i);
+    }
+  }
+
+  /**
+   * Load the images of a context: the newest {@link CONTEXT_MAX_IMAGES} get
+   * their bytes as `data`, older ones become a note, missing files another.
+   * Returns new message objects; the stored ones are not touched.
+   */
+  async #withImageData(msgs: ModelMessage[]): Promise<ModelMessage[]> {
+    let left = CONTEXT_MAX_IMAGES;
+    const out = msgs.slice();
+    for (let i = out.length - 1; i >= 0; i--) {
+      const m = out[i]!;
+      if (m.role !== "user" || typeof m.content === "string") continue;
+      if (!m.content.some((b) => b.type === "image")) continue;
+      const blocks = m.content.slice();
+      for (let j = blocks.length - 1; j >= 0; j--) {
+        const b = blocks[j]!;
+        if (b.type !== "image") continue;
+        if (left === 0) {
+          const name = b.fileName ? ` ${b.fileName}` : "";
+          blocks[j] = { type: "text", text: `[image${name} omitted from context]` };
+          continue;
+        }
+        const data = b.data ?? await this.#imageData(b);
+        if (data === null) {
+          blocks[j] = { type: "text", text: "[image no longer available]" };
+          continue;
+        }
+        left--;
+        blocks[j] = {
+          type: "image",
+          mimeType: b.mimeType,
+          data,
+          ...(b.fileName !== undefined ? { fileName: b.fileName } : {}),
+        };
+      }
+      out[i] = { ...m, content: blocks };
+    }
+    return out;
+  }
+
+  /** An image's bytes as base64, or null when they cannot be read. */
+  async #imageData(b: ImageContent): Promise<string | null> {
+    if (!b.media || !this.#d.media) return null;
+    try {
+      return (await this.#d.media.read(b.media))?.toBase64() ?? null;
+    } catch (e) {
+      this.#d.log.warn("could not read an image", { media: b.media, error: e });
+      return null;
+    }
   }
 
   /**
@@ -954,15 +1106,6 @@ async function defaultProviderFor(cfg: ProviderConfig): Promise<Provider> {
   }
   const { openaiProvider } = await import("./openai.ts");
   return openaiProvider(cfg);
-}
-
-function userMessage(p: PendingInput): UserMessage {
-  return {
-    role: "user",
-    content: p.message,
-    timestamp: p.acceptedAt,
-    idempotencyKey: `${p.idempotencyKey}:user`,
-  };
 }
 
 function custom(customType: string, content: string): CustomMessage {

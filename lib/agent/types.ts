@@ -12,6 +12,23 @@ export interface TextContent {
   text: string;
 }
 
+/**
+ * An image in a person's turn. The transcript keeps only the reference
+ * (`media`, a file in the media dir); `data` is filled in, base64, only in the
+ * messages handed to a provider and is never stored.
+ */
+export interface ImageContent {
+  type: "image";
+  /** One of `image/jpeg`, `image/png`, `image/gif`, `image/webp`. */
+  mimeType: string;
+  /** The file name in the media dir (`<sha256 hex>.<ext>`). */
+  media?: string;
+  /** Base64 bytes: only in a provider request. */
+  data?: string;
+  /** The name the sender gave the image. */
+  fileName?: string;
+}
+
 /** The model's reasoning; `signature` must be replayed to Anthropic unchanged. */
 export interface ThinkingContent {
   type: "thinking";
@@ -45,7 +62,8 @@ export type StopReason = "stop" | "length" | "toolUse" | "error" | "aborted";
 /** A person's turn. */
 export interface UserMessage {
   role: "user";
-  content: string | TextContent[];
+  /** Text, or text and image blocks in order. */
+  content: string | (TextContent | ImageContent)[];
   timestamp: number;
   idempotencyKey?: string;
 }

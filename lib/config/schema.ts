@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { parseDuration } from "../duration.ts";
+import { channelsConfig } from "../../channels/config.ts";
 
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   message: "expected a duration such as 30m, 1h or 0",
@@ -128,6 +129,7 @@ export const configSchema = z.strictObject({
   models: z.strictObject({
     providers: z.record(z.string(), provider).default({}),
   }).prefault({}),
+  channels: channelsConfig,
   logging: z.strictObject({
     level: z.enum(["debug", "info", "warn", "error"]).default("info"),
     maxFileBytes: z.int().min(65_536).default(10 * 1024 * 1024),
@@ -145,4 +147,5 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set([
   "apiKey",
   "botToken",
   "secret",
+  "webhookSecret",
 ]);

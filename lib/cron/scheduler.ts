@@ -16,7 +16,7 @@ import type { Logger } from "../log.ts";
 import type { Store } from "../store/mod.ts";
 import type { CronJob, CronRunRecord } from "../store/cron.ts";
 import type { AgentRuntime } from "../agent/runtime.ts";
-import type { ChannelRegistry } from "../channels/registry.ts";
+import type { ChannelRegistry } from "../../channels/registry.ts";
 import { sortableId } from "../store/mod.ts";
 import { nextRunAfter } from "./schedule.ts";
 import { canonicalKey } from "../agent/session_keys.ts";

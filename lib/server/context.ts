@@ -13,7 +13,8 @@ import type { RawJson } from "./method.ts";
 import type { HeartbeatRunner } from "../heartbeat.ts";
 import type { AgentRuntime } from "../agent/runtime.ts";
 import type { ToolRegistry } from "../agent/tools.ts";
-import type { ChannelRegistry } from "../channels/registry.ts";
+import type { MediaStore } from "../agent/media.ts";
+import type { ChannelRegistry } from "../../channels/registry.ts";
 import type { Scheduler } from "../cron/scheduler.ts";
 import type { ExecApprovals } from "../exec/approvals.ts";
 import type { NodeRegistry } from "./nodes.ts";
@@ -54,6 +55,8 @@ export interface GatewayContext {
   readonly agent: AgentRuntime;
   /** The tools the model may call. */
   readonly tools: ToolRegistry;
+  /** Where attachments' bytes are stored (channels save incoming photos and files here). */
+  readonly media: MediaStore;
   /** The channels messages can be sent through. */
   readonly channels: ChannelRegistry;
   /** The job scheduler. */

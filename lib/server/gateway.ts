@@ -34,7 +34,9 @@ import { HeartbeatRunner, heartbeatSettings } from "../heartbeat.ts";
 import { eventScope } from "./events.ts";
 import { AgentRuntime } from "../agent/runtime.ts";
 import { defaultTools, type ToolRegistry } from "../agent/tools.ts";
-import { ChannelRegistry } from "../channels/registry.ts";
+import { MediaStore } from "../agent/media.ts";
+import { type ChannelHost, ChannelRegistry } from "../../channels/registry.ts";
+import { CHANNEL_MODULES } from "../../channels/catalog.ts";
 import { Scheduler } from "../cron/scheduler.ts";
 import { ExecApprovals } from "../exec/approvals.ts";
 import { execTool } from "../exec/tool.ts";
@@ -145,6 +147,8 @@ export class Gateway implements GatewayContext {
   readonly clock: Clock;
   readonly heartbeats: HeartbeatRunner;
   readonly tools: ToolRegistry;
+  /** Attachments' files (`<stateDir>/media/`). */
+  readonly media: MediaStore;
   readonly agent: AgentRuntime;
   readonly channels = new ChannelRegistry();
   readonly cron: Scheduler;
@@ -213,6 +217,7 @@ export class Gateway implements GatewayContext {
       },
     });
     this.tools = defaultTools();
+    this.media = new MediaStore(`${opts.stateDir}/media`);
     this.agent = new AgentRuntime({
       store,
       config: () => this.config.config,
@@ -220,6 +225,7 @@ export class Gateway implements GatewayContext {
       emit: (event, payload, droppable) =>
         this.broadcast(event, payload, { droppable: droppable === true }),
       tools: this.tools,
+      media: this.media,
     });
     this.exec = new ExecApprovals({
       store,
@@ -244,6 +250,27 @@ export class Gateway implements GatewayContext {
     try {
       this.#host = Deno.hostname();
     } catch { /* no sys permission: keep localhost */ }
+    const channelHost: ChannelHost = {
+      stateDir: opts.stateDir,
+      store,
+      configFile: config,
+      log,
+      agent: this.agent,
+      media: this.media,
+      config: () => this.config.config,
+      env: (name) => {
+        try {
+          return Deno.env.get(name);
+        } catch {
+          return undefined; // not granted: as if unset
+        }
+      },
+      defaultAgentId: () => this.#defaultAgentId(),
+      emit: (event, payload) => this.broadcast(event, payload),
+      gatewaySummary: () =>
+        `Gateway: gw ${this.version}, up ${Math.round(this.uptimeMs() / 60_000)} min`,
+    };
+    for (const m of CHANNEL_MODULES) this.channels.register(m.create(channelHost));
   }
 
   /** Open state, config and store, check the bind, and listen. */
@@ -327,6 +354,8 @@ export class Gateway implements GatewayContext {
         : (e as Error).message;
       throw new GatewayStartError(`cannot listen: ${why}`, { cause: e });
     }
+    // Channels connect in the background; their failures show in channels.status.
+    await this.channels.startAll();
     this.log.info("gateway listening", {
       url: this.url,
       stateDir: this.stateDir,
@@ -392,7 +421,10 @@ export class Gateway implements GatewayContext {
 
   // ---------------------------------------------------------------- HTTP
 
-  #handle(req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
+  #handle(
+    req: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Response | Promise<Response> {
     const url = new URL(req.url);
     const isUpgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (isUpgrade && (url.pathname === "/" || url.pathname === "/v1/connect")) {
@@ -437,7 +469,8 @@ export class Gateway implements GatewayContext {
           websocket: "connect with a WebSocket client to this URL",
         });
       default:
-        return json(404, { error: "not found" });
+        // Channel webhooks (/telegram/...) check their own secrets.
+        return this.channels.http(req, url.pathname) ?? json(404, { error: "not found" });
     }
   }
 
@@ -997,7 +1030,7 @@ export class Gateway implements GatewayContext {
         ? { version: this.version, connId: conn.id, bootId: this.bootId }
         : { version: this.version, host: this.#host, connId: conn.id },
       features: {
-        methods: this.#methodNames,
+        methods: this.#advertisedMethods(),
         events: this.#eventNames(),
         // models.list answers with the configured catalog; OpenClaw's CLI asks for this.
         capabilities: ["published-model-catalog"],
@@ -1145,6 +1178,17 @@ export class Gateway implements GatewayContext {
           code: ErrorCode.INVALID_REQUEST,
           message: `unknown method: ${f.method}`,
           ...(known ? { details: { code: "METHOD_NOT_IMPLEMENTED", method: f.method } } : {}),
+        }),
+      );
+      return;
+    }
+    if (def.available && !def.available(this)) {
+      this.#send(
+        conn,
+        errorFrame(f.id, {
+          code: ErrorCode.UNAVAILABLE,
+          message: `${def.name} is unavailable: ${def.unavailableReason ?? "not configured"}`,
+          details: { code: "METHOD_UNAVAILABLE", method: def.name },
         }),
       );
       return;
@@ -1497,8 +1541,19 @@ export class Gateway implements GatewayContext {
     return this.#loop.stats();
   }
 
+  /** Method names for hello-ok: those that can work now. */
+  #advertisedMethods(): string[] {
+    const out: string[] = [];
+    for (const name of this.#methodNames) {
+      const def = this.#methods.get(name)!;
+      if (!def.available || def.available(this)) out.push(name);
+    }
+    return out;
+  }
+
   async applyConfig(): Promise<string[]> {
     const cfg: GwConfig = this.config.config;
+    await this.channels.reconfigureAll();
     this.#limiter.configure(cfg.gateway.authRateLimit);
     this.log.configure(cfg.logging);
     this.#armTimers();
@@ -1533,7 +1588,10 @@ export class Gateway implements GatewayContext {
       // No new job starts; runs end now (partial replies kept), so their callers get answers below.
       this.cron.stop();
       this.exec.close();
+      // Channels stop taking messages; their replies end with the runs below.
+      const channelsStopped = this.channels.stopAll();
       await this.agent.shutdown(SHUTDOWN_GRACE_MS - 1_000);
+      await channelsStopped;
       await this.cron.drain(1_000);
       while (this.#inflight > 0 && performance.now() < deadline) {
         await new Promise((r) => setTimeout(r, 10));

@@ -69,6 +69,13 @@ export interface MethodDef<P = unknown, R = unknown> {
   params: z.ZodType<P>;
   /** Answers twice (an interim reply, then the result): only then does the handler get a live {@link RequestHandle}. */
   twoPhase?: boolean;
+  /**
+   * Whether the method can work now (e.g. its channel is configured). When
+   * false it is left out of hello-ok and answers UNAVAILABLE. Absent: always.
+   */
+  available?: (ctx: GatewayContext) => boolean;
+  /** Why it is unavailable, for the UNAVAILABLE answer. */
+  unavailableReason?: string;
   /** The work. Returns the result or throws a GatewayError. */
   handler: (
     params: P,
@@ -99,6 +106,8 @@ export function defineMethod<S extends z.ZodType, R>(def: {
   summary: string;
   params: S;
   twoPhase?: boolean;
+  available?: (ctx: GatewayContext) => boolean;
+  unavailableReason?: string;
   handler: (
     params: z.output<S>,
     ctx: GatewayContext,

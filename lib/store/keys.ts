@@ -90,4 +90,44 @@ export const keys = {
   execPolicy: (host: string): Deno.KvKey => [...P, "exec", "policy", host],
   /** An idempotency record (`kind` is chat, agent, send, ...). */
   idempotency: (kind: string, key: string): Deno.KvKey => [...P, "idem", kind, key],
+  /** A channel account's state value (`offset`, ...). */
+  channelState: (channel: string, account: string, name: string): Deno.KvKey => [
+    ...P,
+    "chan",
+    channel,
+    "state",
+    account,
+    name,
+  ],
+  /** An inbound update already taken (expires after a week). */
+  channelSeen: (channel: string, account: string, id: string): Deno.KvKey => [
+    ...P,
+    "chan",
+    channel,
+    "seen",
+    account,
+    id,
+  ],
+  /** A sender approved to talk to the agent through a channel. */
+  channelAllow: (channel: string, senderId: string): Deno.KvKey => [
+    ...P,
+    "chan",
+    channel,
+    "allow",
+    senderId,
+  ],
+  /** Every approved sender of a channel. */
+  channelAllows: (channel: string): Deno.KvKey => [...P, "chan", channel, "allow"],
+  /** A pending pairing request of a channel, by code. */
+  channelPair: (channel: string, code: string): Deno.KvKey => [...P, "chan", channel, "pair", code],
+  /** Every pending pairing request of a channel. */
+  channelPairs: (channel: string): Deno.KvKey => [...P, "chan", channel, "pair"],
+  /** The pending code of a sender. */
+  channelPairBySender: (channel: string, senderId: string): Deno.KvKey => [
+    ...P,
+    "chan",
+    channel,
+    "pairby",
+    senderId,
+  ],
 } as const;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ChannelStore } from "./channels.ts";
 import type { HeartbeatRecord } from "../protocol/types.ts";
 import { keys, SCHEMA_VERSION } from "./keys.ts";
 import { SessionStore } from "./sessions.ts";
@@ -86,6 +87,8 @@ export class Store {
   readonly devices: DeviceStore;
   /** Exec policies of the execution hosts. */
   readonly exec: ExecPolicyStore;
+  /** Channel offsets, approved senders, pairing requests. */
+  readonly channels: ChannelStore;
   readonly #kv: Deno.Kv;
 
   private constructor(kv: Deno.Kv, path: string) {
@@ -97,6 +100,7 @@ export class Store {
     this.cron = new CronStore(kv);
     this.devices = new DeviceStore(kv);
     this.exec = new ExecPolicyStore(kv);
+    this.channels = new ChannelStore(kv);
   }
 
   /** Open (creating when needed) the KV file at `path` and check its layout version. */

@@ -14,6 +14,7 @@
  * @module
  */
 import type { TranscriptMessage } from "../agent/types.ts";
+import type { Attachment } from "../agent/media.ts";
 import { keys } from "./keys.ts";
 import { BUSY_RETRIES, busyRetry, busyWait, isBusy } from "./busy.ts";
 
@@ -115,6 +116,8 @@ export interface PendingInput {
   acceptedAt: number;
   source: string;
   idempotencyKey: string;
+  /** Files that came with the message: references into the media dir, never bytes. */
+  attachments?: Attachment[];
 }
 
 /** A run in progress. */
@@ -158,12 +161,18 @@ export function preview(text: string, max = 120): string {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
-/** The text of a message, for previews and search. */
+/**
+ * The text of a message, for previews and search. Images are skipped; a
+ * person's text blocks (the message, attached files) are joined by newlines.
+ */
 export function messageText(m: TranscriptMessage): string {
   if (m.role === "custom") return m.content;
   if (typeof m.content === "string") return m.content;
+  const sep = m.role === "user" ? "\n" : "";
   let out = "";
-  for (const b of m.content) if (b.type === "text") out += b.text;
+  for (const b of m.content) {
+    if (b.type === "text") out += out && sep ? sep + b.text : b.text;
+  }
   return out;
 }
 
@@ -205,12 +214,21 @@ export class SessionStore {
   }
 
   /** The entry for `key`, created (with a new sessionId) when missing. */
-  ensure(key: string, agentId: string, now = Date.now()): Promise<SessionEntry> {
+  ensure(
+    key: string,
+    agentId: string,
+    now = Date.now(),
+    origin?: { channel: string; label?: string },
+  ): Promise<SessionEntry> {
     return this.#locked(key, async () => {
       for (;;) {
         const cur = await this.#kv.get<SessionEntry>(keys.session(key));
         if (cur.value) return cur.value;
         const entry = newEntry(key, agentId, now);
+        if (origin) {
+          entry.channel = origin.channel;
+          if (origin.label) entry.label = origin.label;
+        }
         const r = await busyRetry(() =>
           this.#kv.atomic().check(cur).set(keys.session(key), entry).commit()
         );
