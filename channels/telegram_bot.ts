@@ -36,7 +36,7 @@ import {
   splitPlain,
   TELEGRAM_TEXT_LIMIT,
 } from "./telegram_format.ts";
-import type { Attachment } from "../lib/agent/media.ts";
+import { type Attachment, sniffImageType } from "../lib/agent/media.ts";
 import { constantTimeEqual } from "../lib/server/auth.ts";
 import { GatewayError, invalidRequest } from "../lib/protocol/errors.ts";
 import { ErrorCode } from "../lib/protocol/types.ts";
@@ -451,12 +451,24 @@ export class TelegramChannel implements Channel {
     const max = (this.#cfg()?.mediaMaxMb ?? 20) * 1024 * 1024;
     const out: Attachment[] = [];
     const notes: string[] = [];
-    const want: { fileId: string; size?: number | undefined; name?: string; mime: string }[] = [];
+    const want: {
+      fileId: string;
+      size?: number | undefined;
+      name?: string;
+      mime: string;
+      photo?: boolean;
+    }[] = [];
     if (msg.photo?.length) {
       // The largest size under the cap (Telegram lists them smallest first).
       const fits = msg.photo.filter((p) => (p.file_size ?? 0) <= max);
       const p = fits.at(-1) ?? msg.photo[0]!;
-      want.push({ fileId: p.file_id, size: p.file_size, mime: "image/jpeg", name: "photo.jpg" });
+      want.push({
+        fileId: p.file_id,
+        size: p.file_size,
+        mime: "image/jpeg",
+        name: "photo.jpg",
+        photo: true,
+      });
     }
     if (msg.document) {
       const d = msg.document;
@@ -488,7 +500,9 @@ export class TelegramChannel implements Channel {
         }
         const bytes = new Uint8Array(await res.arrayBuffer());
         if (bytes.length > max) throw new Error("larger than the cap");
-        out.push(await this.#host.media.save(bytes, { mimeType: w.mime, fileName: label }));
+        // Telegram's photos are JPEG; the bytes decide (a sticker or a sent PNG may differ).
+        const mimeType = w.photo ? sniffImageType(bytes) ?? w.mime : w.mime;
+        out.push(await this.#host.media.save(bytes, { mimeType, fileName: label }));
       } catch (e) {
         this.#host.log.warn("telegram: attachment not taken", {
           file: label,

@@ -192,6 +192,42 @@ Deno.test("telegram: a long reply splits under 4,096 characters and Markdown ren
   assert.ok(final.length >= msgs.length);
 });
 
+Deno.test("telegram: a photo and a text document become attachments the model sees", async () => {
+  await using env = await setup({ dmPolicy: "open" });
+  const { tg, fake } = env;
+  fake.script(() => ({ blocks: [{ type: "text", text: "nice picture" }] }));
+  // A 1x1 PNG.
+  const png = Uint8Array.from(
+    atob(
+      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+    ),
+    (c) => c.charCodeAt(0),
+  );
+  await tg.userSays(TOKEN, "what is this?", { chatId: 8008, userId: 8008, photo: { bytes: png } });
+  await botSaid(env, 8008, (t) => t.includes("nice picture"), "the reply to the photo");
+  const body = JSON.stringify(fake.requests[0]!.body.messages);
+  assert.match(body, /"type":"image"/);
+  assert.ok(
+    body.includes(btoa(String.fromCharCode(...png))),
+    "the photo's bytes reached the model",
+  );
+  assert.match(body, /what is this\?/);
+  // The transcript keeps a reference, not the bytes.
+  const h = await ok(env.c, "chat.history", { sessionKey: "agent:main:telegram:8008" });
+  assert.doesNotMatch(JSON.stringify(h), /iVBORw0KGgo/);
+
+  const doc = new TextEncoder().encode("line one\nline two");
+  await tg.userSays(TOKEN, "", {
+    chatId: 8008,
+    userId: 8008,
+    document: { bytes: doc, fileName: "notes.txt", mimeType: "text/plain" },
+  });
+  await until(() => fake.requests.length === 2, "the second turn");
+  const body2 = JSON.stringify((fake.requests[1]!.body.messages as unknown[]).at(-1));
+  assert.match(body2, /notes\.txt/);
+  assert.match(body2, /line one/);
+});
+
 Deno.test("telegram: in groups the bot answers only when mentioned or replied to; topics get their own session", async () => {
   await using env = await setup({ groupPolicy: "open" });
   const { tg, fake, c } = env;
