@@ -165,6 +165,58 @@ export interface ChannelModule {
   create(host: ChannelHost): Channel;
 }
 
+/** What {@link lazyChannel} needs to stand in for a channel before its code loads. */
+export interface LazyChannelSpec {
+  id: string;
+  label: string;
+  detailLabel: string;
+  /** Read from config alone: whether the channel has what it needs. */
+  configured(): boolean;
+  /** Load the real channel (a dynamic import). */
+  load(): Promise<Channel>;
+}
+
+/**
+ * A channel whose code (and its SDK) loads only when it is configured and
+ * started, or first used: a gateway without the channel never pays for it.
+ */
+export function lazyChannel(spec: LazyChannelSpec): Channel {
+  let loaded: Channel | undefined;
+  let loading: Promise<Channel> | undefined;
+  const get = async (): Promise<Channel> => {
+    loading ??= spec.load().then((c) => (loaded = c));
+    return await loading;
+  };
+  return {
+    id: spec.id,
+    label: spec.label,
+    detailLabel: spec.detailLabel,
+    configured: () => spec.configured(),
+    start: async () => {
+      if (loaded || spec.configured()) await (await get()).start();
+    },
+    stop: async () => {
+      if (loaded) await loaded.stop();
+    },
+    reconfigure: async () => {
+      if (loaded || spec.configured()) await (await get()).reconfigure();
+    },
+    status: async (opts) => {
+      if (loaded || spec.configured()) return await (await get()).status(opts);
+      return [];
+    },
+    issues: () => loaded?.issues() ?? [],
+    send: async (to, text, opts) => await (await get()).send(to, text, opts),
+    poll: async (to, p) => {
+      const c = await get();
+      if (!c.poll) throw new Error(`${spec.label} has no native polls`);
+      return await c.poll(to, p);
+    },
+    logout: async (accountId) => await (await get()).logout(accountId),
+    http: (req, path) => loaded?.http?.(req, path) ?? null,
+  };
+}
+
 /** Channel ids OpenClaw clients may name; anything else is "unsupported". */
 export const KNOWN_CHANNELS: ReadonlySet<string> = new Set([
   "telegram",

@@ -1,18 +1,32 @@
 /**
  * The Telegram channel module: what the catalog lists. Light on purpose: the
- * bot itself (`telegram_bot.ts`, grammY) is made here but loads grammY only
- * when it starts.
+ * bot (`telegram_bot.ts`, with grammY, the formatter and the inbound router)
+ * loads only when Telegram is configured, or first used.
  *
  * @module
  */
-import type { ChannelModule } from "./registry.ts";
+import { type ChannelModule, lazyChannel } from "./registry.ts";
 import { pairingMethods } from "./pairing_methods.ts";
-import { TelegramChannel } from "./telegram_bot.ts";
 
 /** Telegram. */
 export const telegram: ChannelModule = {
   id: "telegram",
   label: "Telegram",
   methods: pairingMethods("telegram", "Telegram"),
-  create: (host) => new TelegramChannel(host),
+  create: (host) =>
+    lazyChannel({
+      id: "telegram",
+      label: "Telegram",
+      detailLabel: "Telegram Bot",
+      // The same rule as TelegramChannel.configured(): enabled, and a token from config or env.
+      configured: () => {
+        const c = host.config().channels.telegram;
+        return c?.enabled !== false &&
+          Boolean(c?.botToken || host.env("TELEGRAM_BOT_TOKEN")?.trim());
+      },
+      load: async () => {
+        const { TelegramChannel } = await import("./telegram_bot.ts");
+        return new TelegramChannel(host);
+      },
+    }),
 };

@@ -508,14 +508,22 @@ function _pack(pieces: _Piece[], fits: _Fits, deeper: (text: string) => string[]
   return out;
 }
 
-const _graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+/** Made on first use: building a Segmenter loads ICU data (about 5 MB) a gateway may never need. */
+let _graphemes: Intl.Segmenter | undefined;
 
 /** Hard cuts: between grapheme clusters, or between code points for a cluster that is too long. */
 function _splitHard(s: string, fits: _Fits, lead: string): string[] {
   const toPieces = (parts: Iterable<string>): _Piece[] =>
     [...parts].map((text, k) => ({ text, sep: "", lead: k ? lead : "" }));
   const codePoints = (t: string): string[] => _pack(toPieces(t), fits, (c) => [c]);
-  return _pack(toPieces([..._graphemes.segment(s)].map((g) => g.segment)), fits, codePoints);
+  return _pack(
+    toPieces(
+      [...(_graphemes ??= new Intl.Segmenter(undefined, { granularity: "grapheme" })).segment(s)]
+        .map((g) => g.segment),
+    ),
+    fits,
+    codePoints,
+  );
 }
 
 /** A line: at sentence ends, then at whitespace, then hard. Quote markers carry over. */
