@@ -2,6 +2,7 @@
  * The gw command: the gateway, and a client of it, in one program.
  *
  *   gw start [--port P] [--bind ADDR] [--state-dir DIR] [--token T | --password P]
+ *   gw setup [channels] [--state-dir DIR]            the onboarding wizard, step by step
  *   gw call <method> [params-json] [--url URL] [--token T] [--password P] [--json] [--timeout MS]
  *   gw health | gw status     summaries of the same calls
  *   gw chat [--session KEY] [--thinking L]           a REPL on a session
@@ -27,6 +28,10 @@ const USAGE = `${bold("gw")} ${VERSION}: a small, secure gateway for the OpenCla
 
 Usage:
   gw start   [--port P] [--bind ADDR] [--state-dir DIR] [--token T | --password P]
+  gw setup   [channels] [--state-dir DIR]   first setup, one question at a time: gateway access,
+             a model (its key checked with one tiny call), a Telegram bot (checked), spoken
+             replies, a review; saves nothing before your yes. Through the running gateway
+             (applied at once), else into gw.json. 'channels': only the Telegram part
   gw call    <method> [params-json] [--url URL] [--token T] [--password P] [--json] [--timeout MS]
   gw health  [--url URL] [--token T] [--json]
   gw status  [--url URL] [--token T] [--json]
@@ -175,6 +180,7 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   nodes: [...CLIENT_FLAGS, "json"],
   channels: [...CLIENT_FLAGS, "json", "probe", "api-root", "dm-policy", "allow-from"],
   pairing: [...CLIENT_FLAGS, "json"],
+  setup: CLIENT_FLAGS,
 };
 
 /** The first flag given that `command` does not take, or null. */
@@ -270,6 +276,16 @@ export async function main(args: string[]): Promise<number> {
         token: v.token,
         password: v.password,
       });
+    }
+    case "setup": {
+      const [flow, ...extra] = rest;
+      if (extra.length || (flow !== undefined && flow !== "channels")) {
+        return usage(`usage: gw setup [channels], got '${rest.join(" ")}'`);
+      }
+      const { runSetup } = await import("./lib/cli/setup.ts");
+      return await clientCommand(() =>
+        runSetup({ ...callOpts, flow: flow === "channels" ? "channels" : "setup" })
+      );
     }
     case "call": {
       const [method, paramsText, ...extra] = rest;

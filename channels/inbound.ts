@@ -39,6 +39,8 @@ export interface ReplyTarget {
   typing(): Promise<void>;
   /** A reply that grows as it streams. */
   stream(): ReplyStream;
+  /** Audio of the final reply (spoken replies, `tts.enable`); absent: the channel has no audio. */
+  voice?(audio: Uint8Array, mimeType: string): Promise<void>;
 }
 
 /** One reply being written. */
@@ -318,6 +320,7 @@ export class InboundRouter {
       finished = true;
       if (o.status === "ok") {
         await stream.finish(o.text || "(no reply)");
+        if (o.text.trim()) await this.#speak(o.text, reply);
       } else if (o.status === "aborted") {
         await stream.finish(o.text ? `${o.text}\n\n_(stopped)_` : "_(stopped)_");
       } else {
@@ -326,6 +329,22 @@ export class InboundRouter {
     } catch (e) {
       finished = true;
       this.#host.log.warn("channel: reply failed", { channel: this.#channel, error: e });
+    }
+  }
+
+  /** With spoken replies on, the final reply also goes out as audio; a failure is logged (the text got through). */
+  async #speak(text: string, reply: ReplyTarget): Promise<void> {
+    const tts = this.#host.tts;
+    if (!tts || !reply.voice) return;
+    try {
+      if (!(await tts.enabled())) return;
+      const audio = await tts.synthesize(text);
+      await reply.voice(audio.bytes, audio.mimeType);
+    } catch (e) {
+      this.#host.log.warn("channel: spoken reply failed", {
+        channel: this.#channel,
+        error: (e as Error)?.message ?? String(e),
+      });
     }
   }
 }

@@ -123,6 +123,13 @@ export interface ChannelHost {
   emit(event: string, payload: unknown): void;
   /** One line about the gateway, for a channel's `/status`. */
   gatewaySummary(): string;
+  /** Text to speech for spoken replies (`tts.enable`); absent: replies are text only. */
+  tts?: {
+    /** Whether replies are spoken now. */
+    enabled(): Promise<boolean>;
+    /** A reply's audio (Markdown made speakable and cut to the cap). */
+    synthesize(text: string): Promise<{ bytes: Uint8Array; mimeType: string }>;
+  };
 }
 
 /** A channel as the core sees it. */

@@ -544,6 +544,17 @@ export class TelegramChannel implements Channel {
           intervalMs: o.group ? EDIT_INTERVAL_GROUP_MS : EDIT_INTERVAL_DM_MS,
           live: (this.#cfg()?.streaming ?? "partial") === "partial",
         }),
+      voice: async (audio, mimeType) => {
+        // Voice notes are Ogg Opus; other audio (espeak-ng's WAV, MP3) goes as an audio file.
+        const { InputFile } = await loadGrammy();
+        const ogg = /^audio\/(ogg|opus)\b/i.test(mimeType);
+        const file = new InputFile(audio, `reply.${ogg ? "ogg" : audioExtension(mimeType)}`);
+        await this._call((api): Promise<unknown> =>
+          ogg
+            ? api.sendVoice(chatId, file, extra(false))
+            : api.sendAudio(chatId, file, extra(false))
+        );
+      },
     };
   }
 
@@ -934,6 +945,20 @@ function isAddressed(
   }
   // Entities can be missing (forwarded text); a plain "@bot" word still counts.
   return new RegExp(`(^|\\s)${escapeRegExp(name)}\\b`, "i").test(text);
+}
+
+/** A file extension for audio of `mimeType` (Telegram names the file after it). */
+function audioExtension(mimeType: string): string {
+  const m = /^audio\/(?:x-)?([a-z0-9.+-]+)/i.exec(mimeType)?.[1]?.toLowerCase() ?? "";
+  return ({
+    mpeg: "mp3",
+    mp3: "mp3",
+    wav: "wav",
+    wave: "wav",
+    aac: "aac",
+    flac: "flac",
+    mp4: "m4a",
+  } as Record<string, string>)[m] ?? "bin";
 }
 
 function escapeRegExp(s: string): string {

@@ -1,6 +1,6 @@
 /**
  * Health and status: `health`, `status`, `system-presence`, `last-heartbeat`,
- * `set-heartbeats`, `system-event`.
+ * `set-heartbeats`, `system-event`, `wake`.
  *
  * @module
  */
@@ -9,6 +9,10 @@ import { DEFAULT_MODEL } from "../lib/agent/models.ts";
 import { defineMethod, type RawJson } from "../lib/server/method.ts";
 import { heartbeatSettings } from "../lib/heartbeat.ts";
 import type { HeartbeatRecord, PresenceEntry, StatusResult } from "../lib/protocol/types.ts";
+import { invalidRequest } from "../lib/protocol/errors.ts";
+import { defaultAgentId } from "../lib/agent/runtime.ts";
+import { canonicalKey, SessionKeyError } from "../lib/agent/session_keys.ts";
+import { parseSessionKey } from "../lib/store/sessions.ts";
 
 const empty = z.strictObject({});
 
@@ -145,6 +149,57 @@ export const systemEvent = defineMethod({
         if (v !== undefined) (entry as unknown as Record<string, unknown>)[k] = v;
       }
       ctx.upsertPresence(id, entry);
+    }
+    return { ok: true as const };
+  },
+});
+
+/**
+ * `wake`: queue `text` as a system event for a session (default: the agent's
+ * main session) and, with mode `now`, run a heartbeat there at once (in the
+ * background; the `heartbeat` event reports it). With `next-heartbeat` the
+ * next scheduled heartbeat (or turn) picks the event up.
+ */
+export const wake = defineMethod({
+  name: "wake",
+  scope: "write",
+  summary: "Queue a system event for the main session; mode now runs a heartbeat at once.",
+  // OpenClaw's WakeParamsSchema allows extra fields.
+  params: z.looseObject({
+    mode: z.enum(["now", "next-heartbeat"]),
+    text: z.string().trim().min(1).max(4000),
+    sessionKey: text(512).min(1).optional(),
+    agentId: text(64).min(1).optional(),
+  }),
+  handler: async (p, ctx) => {
+    const cfg = ctx.config.config;
+    let key: string | undefined;
+    if (p.sessionKey !== undefined) {
+      try {
+        key = canonicalKey(p.sessionKey, p.agentId?.toLowerCase() ?? defaultAgentId(cfg));
+      } catch (e) {
+        if (e instanceof SessionKeyError) throw invalidRequest(`params.sessionKey: ${e.message}`);
+        throw e;
+      }
+    }
+    const owner = key ? parseSessionKey(key)?.agentId : undefined;
+    if (p.agentId !== undefined && owner !== undefined && owner !== p.agentId.toLowerCase()) {
+      throw invalidRequest(
+        "wake agentId contradicts the agent that owns sessionKey; pass a single canonical wake target",
+      );
+    }
+    const wanted = owner ?? p.agentId?.toLowerCase() ?? defaultAgentId(cfg).toLowerCase();
+    const known = cfg.agents.list.length ? cfg.agents.list.map((a) => a.id) : ["main"];
+    const agentId = known.find((id) => id.toLowerCase() === wanted);
+    if (agentId === undefined) {
+      throw invalidRequest(`unknown agent id: ${wanted}`, { code: "AGENT_NOT_FOUND" });
+    }
+    const sessionKey = key ?? `agent:${agentId}:main`;
+    await ctx.store.enqueueSystemEvent(sessionKey, p.text);
+    if (p.mode === "now") {
+      ctx.heartbeats.beat(agentId, { sessionKey, reason: "wake" }).catch((e) =>
+        ctx.log.warn("wake: heartbeat failed", { error: e })
+      );
     }
     return { ok: true as const };
   },

@@ -12,13 +12,25 @@ import {
   status,
   systemEvent,
   systemPresence,
+  wake,
 } from "./health.ts";
+import { skillsBins, skillsInstall, skillsStatus, skillsUpdate } from "./skills.ts";
 import { logsTail } from "./logs.ts";
 import { configApply, configGet, configPatch, configSchemaMethod, configSet } from "./config.ts";
 import { agentIdentityGet, agentsList, modelsList } from "./agents.ts";
 import { agent, agentWait, chatAbort, chatHistory, chatSend } from "./chat.ts";
 import { channelsLogout, channelsStatus, poll, send } from "./channels.ts";
 import { CHANNEL_MODULES } from "../channels/catalog.ts";
+import { wizardCancel, wizardNext, wizardStart, wizardStatus } from "./wizard.ts";
+import {
+  ttsConvert,
+  ttsDisable,
+  ttsEnable,
+  ttsProviders,
+  ttsSetProvider,
+  ttsStatus,
+} from "./tts.ts";
+import { talkMode, voicewakeGet, voicewakeSet } from "./voice.ts";
 import {
   nodeDescribe,
   nodeEvent,
@@ -67,6 +79,8 @@ import {
   usageCost,
   usageStatus,
 } from "./sessions.ts";
+import { browserRequest } from "./browser.ts";
+import { updateRun } from "./update.ts";
 
 /** Every method, advertised in this order. */
 export const methods: readonly MethodDef[] = [
@@ -76,6 +90,7 @@ export const methods: readonly MethodDef[] = [
   lastHeartbeat,
   setHeartbeats,
   systemEvent,
+  wake,
   logsTail,
   configGet,
   configSchemaMethod,
@@ -85,6 +100,10 @@ export const methods: readonly MethodDef[] = [
   modelsList,
   agentsList,
   agentIdentityGet,
+  skillsStatus,
+  skillsBins,
+  skillsInstall,
+  skillsUpdate,
   agent,
   agentWait,
   chatSend,
@@ -132,5 +151,20 @@ export const methods: readonly MethodDef[] = [
   nodePairList,
   nodePairApprove,
   nodePairReject,
+  wizardStart,
+  wizardNext,
+  wizardCancel,
+  wizardStatus,
+  browserRequest,
+  updateRun,
+  ttsStatus,
+  ttsProviders,
+  ttsEnable,
+  ttsDisable,
+  ttsSetProvider,
+  ttsConvert,
+  voicewakeGet,
+  voicewakeSet,
+  talkMode,
   ...CHANNEL_MODULES.flatMap((c) => c.methods),
 ] as readonly MethodDef[];

@@ -26,14 +26,19 @@
  *   conflicts, webhooks (secret header, retries, `getWebhookInfo`), the real
  *   `Message` objects (bot as `from`, the real chat, unix seconds, entities
  *   parsed from `parse_mode` with tdlib's rules and error texts, replies and forum
- *   topics), `sendChatAction`, `sendPoll`, `sendDocument`, `sendPhoto`, `getFile`
- *   and downloads, commands, `logOut`, `close`, and 404 for any other method.
+ *   topics), `sendChatAction`, `sendPoll`, `sendDocument`, `sendPhoto`, `sendVoice`,
+ *   `sendAudio`, `getFile` and downloads, commands, `logOut`, `close`, and 404 for any
+ *   other method. As Telegram, `sendVoice` makes a voice message only of OGG (Opus),
+ *   MP3 or M4A and `sendAudio` an audio message only of MP3 or M4A; other formats
+ *   become a document message.
  *
  * Deviations from Telegram, on purpose: webhook URLs may be `http:` on any port;
  * group messages are always delivered (as to a bot that is a group admin, even
  * though `getMe` says `can_read_all_group_messages: false`); files sent by URL
  * are not downloaded (no bytes, no `file_path`); unknown chats are assumed to
- * exist unless `strictChats` is set.
+ * exist unless `strictChats` is set; the format of voice and audio files is read
+ * from the file name (Telegram decodes the file), and their `duration` is the
+ * `duration` param or 1.
  *
  * ```ts
  * const tg = await TelegramApi.start({ tokens: ["123:abc"] });
@@ -117,8 +122,8 @@ export interface BotMessage {
   message_thread_id?: number;
   /** Number of successful `editMessageText` / `editMessageReplyMarkup` calls. */
   edits: number;
-  kind: "text" | "poll" | "document" | "photo";
-  /** The file of a document or photo message (read its bytes with {@link TelegramApi.uploadedFile}). */
+  kind: "text" | "poll" | "document" | "photo" | "voice" | "audio";
+  /** The file of a document, photo, voice or audio message (read its bytes with {@link TelegramApi.uploadedFile}). */
   fileId?: string;
   /** The `Message` object as last answered to the bot. */
   message: Record<string, unknown>;
@@ -203,7 +208,7 @@ interface StoredFile {
   fileId: string;
   uniqueId: string;
   token: string;
-  kind: "document" | "photo";
+  kind: FileKind;
   bytes?: Uint8Array;
   path?: string;
   fileName?: string;
@@ -211,6 +216,8 @@ interface StoredFile {
   width?: number;
   height?: number;
 }
+
+type FileKind = "document" | "photo" | "voice" | "audio";
 
 interface Ctx {
   state: TokenState;
@@ -330,6 +337,10 @@ const MIME: Record<string, string> = {
   webp: "image/webp",
   mp3: "audio/mpeg",
   ogg: "audio/ogg",
+  oga: "audio/ogg",
+  opus: "audio/ogg",
+  m4a: "audio/mp4",
+  wav: "audio/wav",
   mp4: "video/mp4",
 };
 
@@ -617,7 +628,7 @@ export class TelegramApi implements AsyncDisposable {
       if (m.parseMode !== undefined) b.parse_mode = m.parseMode;
       if (m.replyTo !== undefined) b.reply_to_message_id = m.replyTo;
       if (m.thread !== undefined) b.message_thread_id = m.thread;
-      const doc = m.message.document as Json | undefined;
+      const doc = (m.message.document ?? m.message.voice ?? m.message.audio) as Json | undefined;
       const photo = (m.message.photo as Json[] | undefined)?.at(-1);
       const fileId = doc?.file_id ?? photo?.file_id;
       if (typeof fileId === "string") b.fileId = fileId;
@@ -875,13 +886,13 @@ export class TelegramApi implements AsyncDisposable {
 
   #addFile(
     token: string,
-    kind: "document" | "photo",
+    kind: FileKind,
     bytes: Uint8Array | undefined,
     extra: Partial<StoredFile> = {},
   ): StoredFile {
     const n = ++this.#counter;
     const file: StoredFile = {
-      fileId: (kind === "photo" ? "AgACAgIAAxkBAAI" : "BQACAgIAAxkBAAI") + randomId(40),
+      fileId: FILE_ID_PREFIX[kind] + randomId(40),
       uniqueId: "AQAD" + randomId(12),
       token,
       kind,
@@ -890,7 +901,7 @@ export class TelegramApi implements AsyncDisposable {
     if (bytes) {
       file.bytes = bytes;
       const ext = kind === "photo" ? "jpg" : (extOf(file.fileName ?? "") || "dat");
-      file.path = `${kind === "photo" ? "photos" : "documents"}/file_${n}.${ext}`;
+      file.path = `${FILE_DIR[kind]}/file_${n}.${ext}`;
       this.#filePaths.set(file.path, file);
     }
     this.#files.set(file.fileId, file);
@@ -1047,6 +1058,8 @@ export class TelegramApi implements AsyncDisposable {
     sendpoll: (ctx) => this.#sendPoll(ctx),
     senddocument: (ctx) => this.#sendFile(ctx, "document"),
     sendphoto: (ctx) => this.#sendFile(ctx, "photo"),
+    sendvoice: (ctx) => this.#sendFile(ctx, "voice"),
+    sendaudio: (ctx) => this.#sendFile(ctx, "audio"),
     getfile: ({ state, params }) => {
       const f = this.#files.get(String(params.file_id ?? ""));
       if (!f || f.token !== state.token) throw new ApiError(400, "Bad Request: invalid file_id");
@@ -1477,7 +1490,7 @@ export class TelegramApi implements AsyncDisposable {
     });
   }
 
-  async #sendFile({ state, params, uploads }: Ctx, kind: "document" | "photo"): Promise<Json> {
+  async #sendFile({ state, params, uploads }: Ctx, kind: FileKind): Promise<Json> {
     const { chatId, base, replyTo, requestedThread } = this.#target(state, params);
     const caption = params.caption === undefined ? "" : String(params.caption);
     const f = formatText(caption, params.parse_mode, params.caption_entities);
@@ -1486,6 +1499,12 @@ export class TelegramApi implements AsyncDisposable {
     }
     const upload = uploads.get(kind);
     const ref = params[kind];
+    /** Voice and audio of a format Telegram cannot play as such arrive as a document. */
+    const as = (name: string): FileKind =>
+      kind === "voice" || kind === "audio"
+        ? (PLAYABLE[kind].has(extOf(name)) ? kind : "document")
+        : kind;
+    const duration = Math.max(1, int(params.duration) ?? 1);
     let file: StoredFile;
     if (upload) {
       const bytes = new Uint8Array(await upload.arrayBuffer());
@@ -1494,20 +1513,20 @@ export class TelegramApi implements AsyncDisposable {
         if (!size) throw new ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED");
         file = this.#addFile(state.token, "photo", bytes, size);
       } else {
-        const fileName = upload.name || "document";
+        const fileName = upload.name || kind;
         const ext = extOf(fileName);
         const mimeType = MIME[ext] ??
           (upload.type && upload.type !== "application/octet-stream"
             ? upload.type
             : "application/octet-stream");
-        file = this.#addFile(state.token, "document", bytes, { fileName, mimeType });
+        file = this.#addFile(state.token, as(fileName), bytes, { fileName, mimeType });
       }
     } else if (typeof ref === "string" && ref !== "") {
       if (/^https?:\/\//i.test(ref)) {
         const name = new URL(ref).pathname.split("/").pop() || "file";
         file = kind === "photo"
           ? this.#addFile(state.token, "photo", undefined, { width: 800, height: 600 })
-          : this.#addFile(state.token, "document", undefined, {
+          : this.#addFile(state.token, as(name), undefined, {
             fileName: name,
             mimeType: MIME[extOf(name)] ?? "application/octet-stream",
           });
@@ -1522,20 +1541,23 @@ export class TelegramApi implements AsyncDisposable {
     } else {
       throw new ApiError(400, `Bad Request: there is no ${kind} in the request`);
     }
+    const sent = file.kind;
     return await this.#locked(() => {
       const added = this.server.addBotMessage(
-        { chat_id: chatId, caption, [kind]: file.fileId } as never,
+        { chat_id: chatId, caption, [sent]: file.fileId } as never,
         state.token,
       );
       const message: Json = { ...base, message_id: added.message_id };
-      if (kind === "photo") message.photo = [photoSize(file)];
+      if (sent === "photo") message.photo = [photoSize(file)];
+      else if (sent === "voice") message.voice = voiceOf(file, duration);
+      else if (sent === "audio") message.audio = audioOf(file, duration);
       else message.document = documentOf(file);
       if (f.plain !== "") message.caption = f.plain;
       if (f.entities.length > 0) message.caption_entities = f.entities;
       const markup = inlineMarkup(params.reply_markup);
       if (markup) message.reply_markup = markup;
       this.#store(state, chatId, message, {
-        kind,
+        kind: sent,
         text: caption,
         plain: f.plain,
         entities: f.entities,
@@ -1566,6 +1588,8 @@ const CANONICAL = new Map(
     "sendPoll",
     "sendDocument",
     "sendPhoto",
+    "sendVoice",
+    "sendAudio",
     "getFile",
     "setMyCommands",
     "deleteMyCommands",
@@ -1657,6 +1681,41 @@ function photoSize(f: StoredFile): Json {
   p.width = f.width ?? 800;
   p.height = f.height ?? 600;
   return p;
+}
+
+/** File extensions Telegram plays as voice (OGG Opus, MP3, M4A) and as audio (MP3, M4A). */
+const PLAYABLE = {
+  voice: new Set(["ogg", "oga", "opus", "mp3", "m4a"]),
+  audio: new Set(["mp3", "m4a"]),
+};
+
+const FILE_ID_PREFIX: Record<FileKind, string> = {
+  photo: "AgACAgIAAxkBAAI",
+  document: "BQACAgIAAxkBAAI",
+  voice: "AwACAgIAAxkBAAI",
+  audio: "CQACAgIAAxkBAAI",
+};
+
+const FILE_DIR: Record<FileKind, string> = {
+  photo: "photos",
+  document: "documents",
+  voice: "voice",
+  audio: "music",
+};
+
+function voiceOf(f: StoredFile, duration: number): Json {
+  const v: Json = { duration, mime_type: f.mimeType, file_id: f.fileId };
+  v.file_unique_id = f.uniqueId;
+  if (f.bytes) v.file_size = f.bytes.length;
+  return v;
+}
+
+function audioOf(f: StoredFile, duration: number): Json {
+  const a: Json = { duration, file_name: f.fileName ?? "audio", mime_type: f.mimeType };
+  a.file_id = f.fileId;
+  a.file_unique_id = f.uniqueId;
+  if (f.bytes) a.file_size = f.bytes.length;
+  return a;
 }
 
 function documentOf(f: StoredFile): Json {

@@ -313,6 +313,40 @@ const SAMPLES: Record<string, unknown[]> = {
   "node.pair.list": [{}],
   "node.pair.approve": [{ requestId: "no-such-request" }],
   "node.pair.reject": [{ requestId: "no-such-request" }],
+  // No browser node is connected in the fuzz run: UNAVAILABLE, or a params error.
+  "browser.request": [
+    { method: "GET", path: "/tabs" },
+    { method: "post", path: "/tabs/open", body: { url: "https://example.com" }, timeoutMs: 1000 },
+    { method: "GET", path: "/", target: "node", node: "no-such-node" },
+  ],
+  // update.enabled is false in the fuzz config: a refusal payload, nothing fetched.
+  "update.run": [{}, { note: "fuzz", restartDelayMs: 0 }],
+  "tts.status": [{}],
+  "tts.providers": [{}],
+  "tts.enable": [{}],
+  "tts.disable": [{}],
+  // Only espeak-ng (local) is ever chosen, so a convert never goes to the network.
+  "tts.setProvider": [{ provider: "espeak-ng" }, { provider: "nope" }],
+  "tts.convert": [
+    { text: "fuzz", provider: "espeak-ng" },
+    { text: "fuzz", provider: "espeak-ng", format: "mp3" },
+    { text: "fuzz", provider: "nope", voiceId: "x" },
+  ],
+  "voicewake.get": [{}],
+  "voicewake.set": [{ triggers: ["openclaw", "claude", "computer"] }],
+  "talk.mode": [{ enabled: false }, { enabled: true, phase: "fuzz" }],
+  // A started wizard only waits for answers (its sessionId is random: no fuzzed next finds it);
+  // nothing is written before its review step's yes.
+  "wizard.start": [{}, { mode: "local", flow: "channels", channel: "telegram" }],
+  "wizard.next": [
+    { sessionId: "fuzz-no-such-wizard" },
+    { sessionId: "fuzz-no-such-wizard", answer: { stepId: "auth.mode#1", value: "keep" } },
+  ],
+  "wizard.cancel": [{ sessionId: "fuzz-no-such-wizard" }, {
+    sessionId: "fuzz-no-such-wizard",
+    closeInput: true,
+  }],
+  "wizard.status": [{ sessionId: "fuzz-no-such-wizard" }],
   "device.pair.list": [{}],
   "device.pair.approve": [{ requestId: "no-such-request" }],
   "device.pair.reject": [{ requestId: "no-such-request" }],
@@ -349,6 +383,23 @@ const SAMPLES: Record<string, unknown[]> = {
     { text: "fuzz" },
     { text: "fuzz note", host: "fuzz-host", mode: "fuzz", tags: ["a", "b"], lastInputSeconds: 3 },
     { text: "x", sessionKey: "agent:main:fuzz", instanceId: "fuzz-1", reason: "r" },
+  ],
+  // No model key in the fuzz gateway: a heartbeat that runs ends in a clear error.
+  wake: [
+    { mode: "next-heartbeat", text: "fuzz" },
+    { mode: "now", text: "fuzz wake", sessionKey: "agent:main:fuzz" },
+  ],
+  "skills.status": [{}, { agentId: "main" }, { sessionKey: "agent:main:main" }],
+  "skills.bins": [{}],
+  // No skill is installed in the fuzz run: installs are refused (no such folder, nothing
+  // listening on port 1), updates name an unknown skill; gw.json is never written.
+  "skills.install": [
+    { path: "/nonexistent/gw-fuzz-skill" },
+    { url: "https://127.0.0.1:1/fuzz.tar.gz", sha256: "0".repeat(64), timeoutMs: 1000 },
+  ],
+  "skills.update": [
+    { skillKey: "no-such-skill", enabled: false },
+    { skillKey: "no-such-skill", sha256: "0".repeat(64), url: "https://127.0.0.1:1/x.tar.gz" },
   ],
   "logs.tail": [{}, { limit: 5 }, { cursor: 0, limit: 10, maxBytes: 4096 }],
   "config.get": [{}],

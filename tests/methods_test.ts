@@ -130,6 +130,7 @@ const STRUCTURED: unknown[] = [
   { version: 1, defaults: {}, agents: {} },
   { kind: "every", everyMs: 86_400_000 },
   { kind: "systemEvent", text: "x" },
+  "now",
 ];
 
 /** A value that `schema` accepts, for filling required fields; undefined when none is found. */
@@ -469,7 +470,7 @@ Deno.test("last-heartbeat is null on a fresh state and records the skipped heart
   assert.equal(rec.ts, start + 30 * 60_000);
   assert.equal(rec.agentId, "main");
   assert.equal(rec.status, "skipped");
-  assert.equal(rec.reason, "no-agent-runtime");
+  assert.equal(rec.reason, "no-heartbeat-file");
   await c.close();
 });
 
@@ -751,11 +752,14 @@ Deno.test("OpenClaw core methods gw lacks: checked at their own scope, then 'unk
   const missing = Object.keys(KNOWN_METHOD_SCOPES).filter((n) =>
     !methods.some((m) => m.name === n)
   );
-  const readOnly = missing.find((n) => KNOWN_METHOD_SCOPES[n] === "read");
+  // A caller holding the method's (non-admin) scope: read ones are all implemented now.
+  const readOnly = missing.find((n) =>
+    !["admin", "node", "none"].includes(KNOWN_METHOD_SCOPES[n]!)
+  );
   const adminOnly = missing.find((n) => KNOWN_METHOD_SCOPES[n] === "admin");
-  await t.step(`a read caller asking for ${readOnly} learns gw lacks it`, async () => {
-    assert.ok(readOnly, "no unimplemented read method left to test with");
-    const c = await connected(gw.url, { scopes: ["operator.read"] });
+  await t.step(`a caller with the scope of ${readOnly} learns gw lacks it`, async () => {
+    assert.ok(readOnly, "no unimplemented non-admin method left to test with");
+    const c = await connected(gw.url, { scopes: [`operator.${KNOWN_METHOD_SCOPES[readOnly]}`] });
     const e = await err(c, readOnly!);
     assert.equal(e.code, "INVALID_REQUEST");
     assert.equal(e.message, `unknown method: ${readOnly}`);

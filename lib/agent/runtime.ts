@@ -143,6 +143,8 @@ export interface RuntimeDeps {
   env?: (name: string) => string | undefined;
   /** Where attachments are stored; without it a turn with attachments is refused. */
   media?: MediaStore;
+  /** The system prompt's skills section for an agent (none when it resolves undefined). */
+  skillsPrompt?: (agentId: string) => Promise<string | undefined>;
 }
 
 interface Run {
@@ -610,7 +612,17 @@ export class AgentRuntime {
       const maxTokens = cfg.agents.defaults.maxTokens + budget;
       const context = await this.#context(entry);
       const events = await this.#d.store.drainSystemEvents(req.sessionKey);
-      const system = systemPrompt(cfg, agentId, events.map((e) => e.text), req.extraSystemPrompt);
+      const skills = await this.#d.skillsPrompt?.(agentId).catch((e) => {
+        this.#d.log.warn("skills prompt failed", { error: e });
+        return undefined;
+      });
+      const system = systemPrompt(
+        cfg,
+        agentId,
+        events.map((e) => e.text),
+        req.extraSystemPrompt,
+        skills,
+      );
       const tools = this.#d.tools.specs();
       agentEvent("lifecycle", { phase: "model", provider: model.providerId, model: model.model });
 
@@ -1157,6 +1169,7 @@ function systemPrompt(
   agentId: string,
   events: string[],
   extra: string | undefined,
+  skills?: string,
 ): string {
   const agent = cfg.agents.list.find((a) => a.id === agentId);
   const name = agent?.name ?? "Assistant";
@@ -1166,6 +1179,7 @@ function systemPrompt(
   ];
   if (cfg.agents.defaults.systemPrompt) parts.push(cfg.agents.defaults.systemPrompt);
   if (agent?.systemPrompt) parts.push(agent.systemPrompt);
+  if (skills) parts.push(skills);
   if (events.length) {
     parts.push(`System events since the last turn:\n${events.map((e) => `- ${e}`).join("\n")}`);
   }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { GatewayStartError, startGateway } from "../server/gateway.ts";
+import { GatewayStartError, RESTART_EXIT_CODE, startGateway } from "../server/gateway.ts";
 import { methods } from "../../methods/mod.ts";
 import { VERSION } from "../version.ts";
 import { resolveStateDir, tildify } from "./paths.ts";
@@ -68,6 +68,9 @@ export async function runStart(o: StartOptions): Promise<number> {
       dim(`state ${tildify(stateDir)}`)
     }`,
   );
+  if (!await Deno.stat(`${stateDir}/gw.json`).then(() => true, () => false)) {
+    console.log(`No gw.json yet: run ${bold("gw setup")} to pick a model, sign-in and Telegram.`);
+  }
   if (gw.generatedToken) {
     const file = tildify(`${stateDir}/token`);
     if (Deno.stdout.isTerminal()) {
@@ -87,5 +90,10 @@ export async function runStart(o: StartOptions): Promise<number> {
     }
   }
   await gw.finished;
+  if (gw.restartRequested) {
+    await gw.shutdown(); // all of it (store and log closed), not just the listener
+    console.error(`gw: restarting: exit ${RESTART_EXIT_CODE} for the supervisor to start gw again`);
+    return RESTART_EXIT_CODE;
+  }
   return 0;
 }

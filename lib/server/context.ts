@@ -13,6 +13,7 @@ import type { RawJson } from "./method.ts";
 import type { HeartbeatRunner } from "../heartbeat.ts";
 import type { AgentRuntime } from "../agent/runtime.ts";
 import type { ToolRegistry } from "../agent/tools.ts";
+import type { Skills } from "../skills/mod.ts";
 import type { MediaStore } from "../agent/media.ts";
 import type { ChannelRegistry } from "../../channels/registry.ts";
 import type { Scheduler } from "../cron/scheduler.ts";
@@ -55,6 +56,8 @@ export interface GatewayContext {
   readonly agent: AgentRuntime;
   /** The tools the model may call. */
   readonly tools: ToolRegistry;
+  /** Skills: listed in the system prompt, read with `read_skill`, installed by `skills.install`. */
+  readonly skills: Skills;
   /** Where attachments' bytes are stored (channels save incoming photos and files here). */
   readonly media: MediaStore;
   /** The channels messages can be sent through. */
@@ -83,4 +86,10 @@ export interface GatewayContext {
   closeDevice(deviceId: string, role: string | undefined, reason: string): number;
   /** Make a config change take effect; returns the settings that need a restart. */
   applyConfig(): Promise<string[]>;
+  /**
+   * Stop for a restart (update.run): clients get `shutdown` with
+   * `restartExpectedMs`, then `gw start` exits with the code its supervisor
+   * restarts on (`RESTART_EXIT_CODE`, 75).
+   */
+  requestRestart(reason: string, restartExpectedMs: number): void;
 }

@@ -30,7 +30,8 @@ import type { BroadcastOptions, ConnectionCounts, GatewayContext } from "./conte
 import { EventLoopMonitor } from "./event_loop.ts";
 import { hasScope, type MethodDef, RawJson, type RequestHandle, requiredScope } from "./method.ts";
 import { isLoopback, originAllowed, resolvePeer } from "./net.ts";
-import { HeartbeatRunner, heartbeatSettings } from "../heartbeat.ts";
+import { agentHeartbeat, HeartbeatRunner, heartbeatSettings } from "../heartbeat.ts";
+import { Skills } from "../skills/mod.ts";
 import { eventScope } from "./events.ts";
 import { AgentRuntime } from "../agent/runtime.ts";
 import { defaultTools, type ToolRegistry } from "../agent/tools.ts";
@@ -42,6 +43,7 @@ import { ExecApprovals } from "../exec/approvals.ts";
 import { execTool } from "../exec/tool.ts";
 import { type LiveNode, NodeRegistry } from "./nodes.ts";
 import { SharedSecret } from "./secret.ts";
+import { HttpApi, type HttpAuthResult } from "../http/api.ts";
 import { type VerifiedDevice, verifyDevice } from "./device.ts";
 import { intersect, mintToken, pairRequestView, tokenMatches } from "./pairing.ts";
 import { PAIR_REQUEST_TTL_MS, type PairedDevice, type PairRequest } from "../store/devices.ts";
@@ -70,6 +72,7 @@ import {
 
 export { closeReason, PREAUTH_MAX_BYTES } from "./connection.ts";
 import { KNOWN_METHOD_SCOPES } from "../protocol/known_methods.ts";
+import { channelSpeech, Speech } from "../tts/mod.ts";
 
 // zod compiles object parsers with `new Function` on first use; the code costs
 // ~1.5 MB of RSS for no measurable gain at our request rates (docs/benchmarks.md).
@@ -79,6 +82,12 @@ z.config({ jitless: true });
 export const MAX_UNAUTHORIZED_CALLS = 10;
 /** Frames queued while a connect is being checked. */
 const MAX_EARLY_FRAMES = 16;
+/**
+ * The exit code of `gw start` after a requested restart (update.run): 75
+ * (EX_TEMPFAIL), which a supervisor restarts on (systemd `Restart=on-failure`
+ * or `always`).
+ */
+export const RESTART_EXIT_CODE = 75;
 /** How long in-flight requests may run once shutdown starts. */
 const SHUTDOWN_GRACE_MS = 5_000;
 /** Presence entries sent at most (the gateway's own first, then the newest). */
@@ -147,6 +156,8 @@ export class Gateway implements GatewayContext {
   readonly clock: Clock;
   readonly heartbeats: HeartbeatRunner;
   readonly tools: ToolRegistry;
+  /** Skills (`<stateDir>/skills/`). */
+  readonly skills: Skills;
   /** Attachments' files (`<stateDir>/media/`). */
   readonly media: MediaStore;
   readonly agent: AgentRuntime;
@@ -166,6 +177,8 @@ export class Gateway implements GatewayContext {
   #preauthByIp = new Map<string, number>();
   #limiter: AuthRateLimiter;
   #secret: SharedSecret;
+  /** `/v1/*`, `/tools/invoke` and webhooks (lib/http/). */
+  #httpApi: HttpApi;
   #startedAt = performance.now();
   #stateVersion = { presence: 0, health: 0 };
   #healthJson = new RawJson("{}");
@@ -217,6 +230,8 @@ export class Gateway implements GatewayContext {
       },
     });
     this.tools = defaultTools();
+    this.skills = new Skills({ stateDir: opts.stateDir, config, log });
+    this.tools.register(this.skills.tool());
     this.media = new MediaStore(`${opts.stateDir}/media`);
     this.agent = new AgentRuntime({
       store,
@@ -226,6 +241,7 @@ export class Gateway implements GatewayContext {
         this.broadcast(event, payload, { droppable: droppable === true }),
       tools: this.tools,
       media: this.media,
+      skillsPrompt: () => this.skills.prompt(),
     });
     this.exec = new ExecApprovals({
       store,
@@ -247,6 +263,15 @@ export class Gateway implements GatewayContext {
       defaultAgentId: () => this.#defaultAgentId(),
       emit: (payload) => this.broadcast("cron", payload),
     });
+    // A heartbeat is a turn on the agent's main session (lib/heartbeat.ts).
+    this.heartbeats.setRunner(agentHeartbeat({
+      stateDir: opts.stateDir,
+      config: () => this.config.config,
+      agent: this.agent,
+      store,
+      channels: this.channels,
+      log,
+    }));
     try {
       this.#host = Deno.hostname();
     } catch { /* no sys permission: keep localhost */ }
@@ -269,8 +294,13 @@ export class Gateway implements GatewayContext {
       emit: (event, payload) => this.broadcast(event, payload),
       gatewaySummary: () =>
         `Gateway: gw ${this.version}, up ${Math.round(this.uptimeMs() / 60_000)} min`,
+      tts: channelSpeech(new Speech({ config: () => this.config.config, store: store.speech })),
     };
     for (const m of CHANNEL_MODULES) this.channels.register(m.create(channelHost));
+    this.#httpApi = new HttpApi({
+      ctx: this,
+      checkSecret: (given, from) => this.#checkHttpSecret(given, from),
+    });
   }
 
   /** Open state, config and store, check the bind, and listen. */
@@ -469,8 +499,9 @@ export class Gateway implements GatewayContext {
           websocket: "connect with a WebSocket client to this URL",
         });
       default:
-        // Channel webhooks (/telegram/...) check their own secrets.
-        return this.channels.http(req, url.pathname) ?? json(404, { error: "not found" });
+        // Channel webhooks (/telegram/...) check their own secrets; so do lib/http's endpoints.
+        return this.#httpApi.handle(req, url, info) ?? this.channels.http(req, url.pathname) ??
+          json(404, { error: "not found" });
     }
   }
 
@@ -873,6 +904,38 @@ export class Gateway implements GatewayContext {
     return this.#hello(conn, byToken ? "device-token" : secret.mode, scopes, issued, device?.id);
   }
 
+  /**
+   * Check the secret an HTTP request presented (`Authorization: Bearer`)
+   * against the gateway's token or password, in constant time, with the
+   * sockets' lockout: no await between the lockout check and counting a
+   * failure. A request without a secret is refused without counting.
+   */
+  async #checkHttpSecret(
+    given: string | undefined,
+    { ip, limited }: { ip: string; limited: boolean },
+  ): Promise<HttpAuthResult> {
+    await this.#refreshSecret(false, true);
+    const now = Date.now();
+    if (limited) {
+      const wait = this.#limiter.retryAfter(ip, now);
+      if (wait > 0) return { ok: false, retryAfterMs: wait };
+    }
+    const secret = this.#secret.current;
+    if (given && secret.value && constantTimeEqual(given, secret.value)) {
+      if (limited) this.#limiter.succeed(ip);
+      return { ok: true };
+    }
+    if (!given) return { ok: false };
+    const lockout = limited ? this.#limiter.fail(ip, now) : 0;
+    this.log.warn("http authentication failed", {
+      ip,
+      mode: secret.mode,
+      lockedOut: lockout > 0,
+    });
+    await new Promise((r) => setTimeout(r, AUTH_FAILURE_DELAY_MS));
+    return { ok: false };
+  }
+
   /** Count an authentication failure (lockout) and answer slowly. */
   async #authFailed(conn: Conn, limited: boolean, now: number, what: string): Promise<void> {
     const lockout = limited ? this.#limiter.fail(conn.peer.ip, now) : 0;
@@ -1102,6 +1165,8 @@ export class Gateway implements GatewayContext {
       "node.pair.requested",
       "node.pair.resolved",
       "node.invoke.request",
+      "talk.mode",
+      "voicewake.changed",
     ];
   }
 
@@ -1571,6 +1636,15 @@ export class Gateway implements GatewayContext {
   }
 
   // ---------------------------------------------------------------- shutdown
+
+  /** A restart was asked for (update.run): `gw start` exits with {@link RESTART_EXIT_CODE}. */
+  restartRequested = false;
+
+  /** Stop for a restart: `shutdown` carries `restartExpectedMs`; see {@link restartRequested}. */
+  requestRestart(reason: string, restartExpectedMs: number): void {
+    this.restartRequested = true;
+    void this.shutdown(reason, restartExpectedMs);
+  }
 
   /**
    * Stop: tell clients (`shutdown` event), let in-flight requests finish

@@ -12,6 +12,8 @@ import { IdempotencyStore, UsageStore } from "./usage.ts";
 import { CronStore } from "./cron.ts";
 import { DeviceStore } from "./devices.ts";
 import { ExecPolicyStore } from "./exec.ts";
+import { KvWizardStore } from "../wizard/store.ts";
+import { SpeechStore } from "./tts.ts";
 
 export { keys, SCHEMA_VERSION } from "./keys.ts";
 export { SessionStore } from "./sessions.ts";
@@ -22,6 +24,8 @@ export { CronStore } from "./cron.ts";
 export { DeviceStore, PAIR_REQUEST_TTL_MS } from "./devices.ts";
 export { DEFAULT_POLICY, ExecPolicyStore } from "./exec.ts";
 export type { AllowEntry, PolicyFile, PolicySettings, PolicySnapshot } from "./exec.ts";
+export { SpeechStore } from "./tts.ts";
+export type { TalkModeOwner, TalkModeRecord, VoiceWakeRecord } from "./tts.ts";
 export type { DeviceTokenRecord, PairedDevice, PairRequest } from "./devices.ts";
 export type { CronDelivery, CronJob, CronPayload, CronRunRecord, CronState } from "./cron.ts";
 
@@ -89,6 +93,10 @@ export class Store {
   readonly exec: ExecPolicyStore;
   /** Channel offsets, approved senders, pairing requests. */
   readonly channels: ChannelStore;
+  /** Setup wizard sessions (lib/wizard). */
+  readonly wizard: KvWizardStore;
+  /** Speech: the TTS switch and provider, voice wake triggers, talk modes. */
+  readonly speech: SpeechStore;
   readonly #kv: Deno.Kv;
 
   private constructor(kv: Deno.Kv, path: string) {
@@ -101,6 +109,8 @@ export class Store {
     this.devices = new DeviceStore(kv);
     this.exec = new ExecPolicyStore(kv);
     this.channels = new ChannelStore(kv);
+    this.wizard = new KvWizardStore(kv);
+    this.speech = new SpeechStore(kv);
   }
 
   /** Open (creating when needed) the KV file at `path` and check its layout version. */

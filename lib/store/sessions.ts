@@ -389,6 +389,47 @@ export class SessionStore {
     return n;
   }
 
+  /**
+   * Remove the messages with seq in [from, before) from the session's current
+   * transcript and apply `patch` to its entry, in one atomic commit (a turn
+   * that should leave no trace, such as a silent heartbeat). When they were
+   * the last messages, `nextSeq` goes back to `from`. Resolves with the entry
+   * after the change, or null when the session does not exist.
+   */
+  removeMessages(
+    key: string,
+    from: number,
+    before: number,
+    patch?: (e: SessionEntry) => void,
+  ): Promise<SessionEntry | null> {
+    return this.#locked(key, async () => {
+      for (;;) {
+        const cur = await this.#kv.get<SessionEntry>(keys.session(key));
+        if (!cur.value) return null;
+        const entry = structuredClone(cur.value);
+        const prefix = keys.transcript(entry.sessionId);
+        const gone: Deno.KvKey[] = [];
+        const range = { start: [...prefix, from], end: [...prefix, before] };
+        for await (const e of this.#kv.list(range)) {
+          gone.push(e.key);
+          const seq = e.key[e.key.length - 1] as number;
+          const parts = typeof e.value === "object" && e.value !== null
+            ? (e.value as { parts?: number }).parts ?? 0
+            : 0;
+          for (let i = 0; i < parts; i++) gone.push(keys.messagePart(entry.sessionId, seq, i));
+        }
+        if (entry.nextSeq === before) entry.nextSeq = from;
+        patch?.(entry);
+        const r = await busyRetry(() => {
+          const op = this.#kv.atomic().check(cur);
+          for (const k of gone) op.delete(k);
+          return op.set(keys.session(key), entry).commit();
+        });
+        if (r.ok) return entry;
+      }
+    });
+  }
+
   async #deleteAll(ks: Deno.KvKey[]): Promise<void> {
     if (ks.length === 0) return;
     await busyRetry(() => {
