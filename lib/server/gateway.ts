@@ -43,7 +43,7 @@ import { ExecApprovals } from "../exec/approvals.ts";
 import { execTool } from "../exec/tool.ts";
 import { type LiveNode, NodeRegistry } from "./nodes.ts";
 import { SharedSecret } from "./secret.ts";
-import { HttpApi, type HttpAuthResult } from "../http/api.ts";
+import type { HttpApi, HttpAuthResult } from "../http/api.ts";
 import { type VerifiedDevice, verifyDevice } from "./device.ts";
 import { intersect, mintToken, pairRequestView, tokenMatches } from "./pairing.ts";
 import { PAIR_REQUEST_TTL_MS, type PairedDevice, type PairRequest } from "../store/devices.ts";
@@ -178,7 +178,8 @@ export class Gateway implements GatewayContext {
   #limiter: AuthRateLimiter;
   #secret: SharedSecret;
   /** `/v1/*`, `/tools/invoke` and webhooks (lib/http/). */
-  #httpApi: HttpApi;
+  /** The HTTP API (lib/http), loaded the first time one of its endpoints is on. */
+  #httpApi: Promise<HttpApi> | undefined;
   #startedAt = performance.now();
   #stateVersion = { presence: 0, health: 0 };
   #healthJson = new RawJson("{}");
@@ -297,10 +298,6 @@ export class Gateway implements GatewayContext {
       tts: channelSpeech(new Speech({ config: () => this.config.config, store: store.speech })),
     };
     for (const m of CHANNEL_MODULES) this.channels.register(m.create(channelHost));
-    this.#httpApi = new HttpApi({
-      ctx: this,
-      checkSecret: (given, from) => this.#checkHttpSecret(given, from),
-    });
   }
 
   /** Open state, config and store, check the bind, and listen. */
@@ -500,9 +497,41 @@ export class Gateway implements GatewayContext {
         });
       default:
         // Channel webhooks (/telegram/...) check their own secrets; so do lib/http's endpoints.
-        return this.#httpApi.handle(req, url, info) ?? this.channels.http(req, url.pathname) ??
-          json(404, { error: "not found" });
+        if (this.#httpFeaturesOn()) return this.#httpRoute(req, url, info);
+        return this.channels.http(req, url.pathname) ?? json(404, { error: "not found" });
     }
+  }
+
+  /** Whether any lib/http endpoint is turned on (all are off by default). */
+  #httpFeaturesOn(): boolean {
+    const c = this.config.config;
+    const e = c.gateway.http.endpoints;
+    return e.chatCompletions.enabled || e.toolsInvoke.enabled || c.hooks.enabled;
+  }
+
+  /** The HTTP API's answer, else a channel's, else 404. */
+  async #httpRoute(
+    req: Request,
+    url: URL,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Promise<Response> {
+    this.#httpApi ??= import("../http/api.ts").then((m) =>
+      new m.HttpApi({
+        ctx: this,
+        checkSecret: (given, from) => this.#checkHttpSecret(given, from),
+      })
+    );
+    const api = await this.#httpApi;
+    const r = api.handle(req, url, info) ?? this.channels.http(req, url.pathname);
+    if (r) return await r;
+    return new Response(JSON.stringify({ error: "not found" }), {
+      status: 404,
+      headers: {
+        "content-type": "application/json; charset=utf-8",
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+      },
+    });
   }
 
   #upgrade(req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {

@@ -13,7 +13,6 @@
  * @module
  */
 import { readCapped, TooLargeError } from "../bytes.ts";
-import { createHash } from "node:crypto";
 import { resolveBinary } from "../exec/command.ts";
 import { pathEnv } from "../exec/invocation.ts";
 
@@ -108,6 +107,8 @@ export async function downloadArchive(
     }
     const declared = Number(res.headers.get("content-length") ?? "0");
     if (declared > MAX_ARCHIVE_BYTES) throw tooLarge();
+    // node:crypto loads Node compat (megabytes): only when something is downloaded.
+    const { createHash } = await import("node:crypto");
     const hash = createHash("sha256");
     let body: Uint8Array;
     try {

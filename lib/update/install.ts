@@ -28,7 +28,6 @@
  * @module
  */
 import { readCapped } from "../bytes.ts";
-import { createHash } from "node:crypto";
 import { checkUpdateUrl, compareVersions, FeedError, feedUrlFor, parseFeed } from "./feed.ts";
 
 /** Largest feed document read. */
@@ -300,6 +299,8 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateReport> {
           { cause: e },
         );
       }
+      // node:crypto loads Node compat (megabytes): only when something is downloaded.
+      const { createHash } = await import("node:crypto");
       const hash = createHash("sha256");
       let n = 0;
       try {

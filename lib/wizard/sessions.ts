@@ -18,17 +18,18 @@
  */
 import { GatewayError, invalidRequest } from "../protocol/errors.ts";
 import { ErrorCode } from "../protocol/types.ts";
-import {
-  advance,
-  finish,
-  firstState,
-  renderStep,
-  stepIdOf,
-  terminalResult,
-  WizardCancelledError,
-  type WizardHost,
-  type WizardState,
-} from "./machine.ts";
+import type { WizardHost, WizardState } from "./machine.ts";
+
+/**
+ * The step machine (with the provider checks it runs) loads on the first
+ * wizard call: a gateway that is never set up through the wizard never pays
+ * for it. Every use is inside {@link WizardSessions}' serialised work, which
+ * loads it first.
+ */
+let M: typeof import("./machine.ts");
+async function loadMachine(): Promise<void> {
+  M ??= await import("./machine.ts");
+}
 import type { StoredWizard, WizardStore } from "./store.ts";
 import type {
   WizardAnswer,
@@ -103,7 +104,7 @@ export class WizardSessions {
         if (s?.state.status === "running") throw busy(expected);
         expected = await this.#store.running();
       }
-      const state = firstState(crypto.randomUUID(), params.flow ?? "setup", this.#host.now());
+      const state = M.firstState(crypto.randomUUID(), params.flow ?? "setup", this.#host.now());
       if (!await this.#store.create(state, expected, this.#ttl)) {
         throw busy(await this.#store.running());
       }
@@ -125,10 +126,10 @@ export class WizardSessions {
       const state = s.state;
       if (state.status !== "running") {
         if (answer) throw invalidRequest("wizard not running");
-        return terminalResult(state);
+        return M.terminalResult(state);
       }
       if (!answer) return await this.#current(state);
-      const current = stepIdOf(state);
+      const current = M.stepIdOf(state);
       if (answer.stepId !== current) {
         throw invalidRequest(
           `wizard: no pending step ${JSON.stringify(answer.stepId)}; the current step is ${
@@ -141,14 +142,14 @@ export class WizardSessions {
       this.#checks.set(sessionId, ac);
       let invalid: string | undefined;
       try {
-        invalid = (await advance(state, answer.value, this.#host, ac.signal)).invalid;
+        invalid = (await M.advance(state, answer.value, this.#host, ac.signal)).invalid;
       } catch (e) {
         // Cancelled during a check: the cancel queued behind this request records it.
-        if (e instanceof WizardCancelledError) {
+        if (e instanceof M.WizardCancelledError) {
           return { done: true, status: "cancelled", error: e.message };
         }
         this.#host.log?.warn("wizard failed", { wizard: sessionId.slice(0, 8), error: e });
-        finish(state, "error", (e as Error).message);
+        M.finish(state, "error", (e as Error).message);
       } finally {
         this.#checks.delete(sessionId);
       }
@@ -160,7 +161,7 @@ export class WizardSessions {
           wizard: sessionId.slice(0, 8),
           status: state.status,
         });
-        return terminalResult(state);
+        return M.terminalResult(state);
       }
       return await this.#current(state);
     });
@@ -177,7 +178,7 @@ export class WizardSessions {
       if (!s) throw notFound();
       const state = s.state;
       if (state.status === "running") {
-        finish(state, "cancelled", closeInput ? "The setup window was closed." : "cancelled");
+        M.finish(state, "cancelled", closeInput ? "The setup window was closed." : "cancelled");
         if (!await this.#save(state, s)) return await this.#statusOf(sessionId);
         this.#host.log?.info("wizard cancelled; nothing saved", { wizard: sessionId.slice(0, 8) });
       }
@@ -198,7 +199,7 @@ export class WizardSessions {
   async #current(state: WizardState): Promise<WizardNextResult> {
     const r: WizardNextResult = {
       done: false,
-      step: await renderStep(state, this.#host),
+      step: await M.renderStep(state, this.#host),
       status: "running",
     };
     if (state.stepError !== undefined) r.error = state.stepError;
@@ -208,7 +209,7 @@ export class WizardSessions {
   async #resultOf(sessionId: string): Promise<WizardNextResult> {
     const s = await this.#load(sessionId);
     if (!s) throw notFound();
-    return s.state.status === "running" ? await this.#current(s.state) : terminalResult(s.state);
+    return s.state.status === "running" ? await this.#current(s.state) : M.terminalResult(s.state);
   }
 
   async #statusOf(sessionId: string): Promise<WizardStatusResult> {
@@ -240,7 +241,8 @@ export class WizardSessions {
 
   #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.#locks.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
+    const work = () => loadMachine().then(fn);
+    const run = prev.then(work, work);
     const tail = run.then(() => {}, () => {});
     this.#locks.set(key, tail);
     void tail.then(() => {
