@@ -1,7 +1,7 @@
 /**
  * The gw command: the gateway, and a client of it, in one program.
  *
- *   gw start [--port P] [--bind ADDR] [--state-dir DIR] [--token T | --password P]
+ *   gw start [--port P] [--bind ADDR] [--state-dir DIR] [--token T | --password P] [--kv-url URL]
  *   gw setup [channels] [--state-dir DIR]            the onboarding wizard, step by step
  *   gw call <method> [params-json] [--url URL] [--token T] [--password P] [--json] [--timeout MS]
  *   gw health | gw status     summaries of the same calls
@@ -14,6 +14,8 @@
  *   gw approvals [--once] | gw approvals policy [get|set|allow|remove] ...   exec approvals
  *   gw node --url URL [--token T] [--name N]         run this machine as a node of a gateway
  *   gw nodes [list|describe|invoke|approve|reject] ...   the gateway's nodes
+ *   gw service install|uninstall|status|logs [--user|--system] [--dry-run] ...   gw as a service
+ *   gw doctor [--state-dir DIR] [--url URL] [--token T] [--json]   check the setup
  *   gw version | gw help
  *
  * Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.
@@ -28,6 +30,7 @@ const USAGE = `${bold("gw")} ${VERSION}: a small, secure gateway for the OpenCla
 
 Usage:
   gw start   [--port P] [--bind ADDR] [--state-dir DIR] [--token T | --password P]
+             [--kv-url URL]   the KV on a KV Connect server instead of <state-dir>/gw.kv
   gw setup   [channels] [--state-dir DIR]   first setup, one question at a time: gateway access,
              a model (its key checked with one tiny call), a Telegram bot (checked), spoken
              replies, a review; saves nothing before your yes. Through the running gateway
@@ -94,13 +97,23 @@ Usage:
   gw pairing [list] [CHANNEL] [--json]      senders who got a pairing code, and those approved
   gw pairing approve CHANNEL CODE | reject CHANNEL CODE
              e.g. gw pairing approve telegram ABCD2345 (the code the sender was given)
+  gw service install [--user|--system] [--dry-run [--output FILE]] [--state-dir DIR] [--port P]
+             [--memory-max 512M] [--user-name NAME] [--launchd]   run gw start as a sandboxed
+             systemd unit (--user: ~/.config/systemd/user/gw.service, the default; --system:
+             /etc/systemd/system/gw.service as root, a dynamic user, state in /var/lib/gw or
+             --user-name's account), enabled and started; on macOS a launchd agent.
+             --dry-run prints the unit (--launchd: the plist) and installs nothing
+  gw service uninstall | status | logs [-f]   [--user|--system]
+  gw doctor  [--state-dir DIR] [--url URL] [--token T] [--json]   check the setup: config, file
+             modes, port, KV, model key, Telegram token, clock, the gateway; exit 1 on a failure
   gw version
   gw help    [--json]        list the gateway's methods
 
 Client commands also take --url URL, --token T | --password P and --state-dir DIR.
 Thinking levels: off, minimal, low, medium, high, xhigh.
 Durations: 30s, 20m, 1h, 1h30m, 1d.
-Environment: GW_PORT, GW_BIND, GW_STATE_DIR, GW_TOKEN, GW_PASSWORD.
+Environment: GW_PORT, GW_BIND, GW_STATE_DIR, GW_TOKEN, GW_PASSWORD, GW_KV_URL (with
+  DENO_KV_ACCESS_TOKEN: a remote KV for several gateways, docs/scaling.md).
 State (config gw.json, token, gw.kv, logs/, identity/) lives in ~/.gw unless --state-dir says otherwise.
 Exit codes: 0 ok, 1 error response, 2 usage, 3 cannot connect.`;
 
@@ -108,6 +121,7 @@ const OPTIONS = {
   port: { type: "string" },
   bind: { type: "string" },
   "state-dir": { type: "string" },
+  "kv-url": { type: "string" },
   token: { type: "string" },
   password: { type: "string" },
   url: { type: "string" },
@@ -153,6 +167,14 @@ const OPTIONS = {
   "api-root": { type: "string" },
   "dm-policy": { type: "string" },
   "allow-from": { type: "string" },
+  user: { type: "boolean" },
+  system: { type: "boolean" },
+  "dry-run": { type: "boolean" },
+  output: { type: "string" },
+  "memory-max": { type: "string" },
+  "user-name": { type: "string" },
+  launchd: { type: "boolean" },
+  follow: { type: "boolean", short: "f" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -181,6 +203,12 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   channels: [...CLIENT_FLAGS, "json", "probe", "api-root", "dm-policy", "allow-from"],
   pairing: [...CLIENT_FLAGS, "json"],
   setup: CLIENT_FLAGS,
+  service: [
+    ...["user", "system", "dry-run", "output", "state-dir", "port", "memory-max", "user-name"],
+    ...["launchd", "follow"],
+  ],
+  doctor: [...CLIENT_FLAGS, "json"],
+  start: ["port", "bind", "state-dir", "token", "password", "kv-url"],
 };
 
 /** The first flag given that `command` does not take, or null. */
@@ -275,6 +303,7 @@ export async function main(args: string[]): Promise<number> {
         stateDir: v["state-dir"],
         token: v.token,
         password: v.password,
+        kvUrl: v["kv-url"],
       });
     }
     case "setup": {
@@ -389,6 +418,15 @@ export async function main(args: string[]): Promise<number> {
     case "pairing": {
       const { runPairing } = await import("./lib/cli/channels.ts");
       return await clientCommand(() => runPairing(rest, { ...callOpts, flags: v }));
+    }
+    case "service": {
+      const { runService } = await import("./lib/cli/service.ts");
+      return await clientCommand(() => runService(rest, { stateDir: v["state-dir"], flags: v }));
+    }
+    case "doctor": {
+      if (rest.length) return usage(`doctor takes no arguments, got '${rest.join(" ")}'`);
+      const { runDoctor } = await import("./lib/cli/doctor.ts");
+      return await clientCommand(() => runDoctor(callOpts));
     }
     default:
       return usage(`unknown command '${command}'`);

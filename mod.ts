@@ -4,6 +4,11 @@
  * It runs in Deno, browsers, Node 22+ and Bun (anything with a global
  * `WebSocket`). {@link DeviceIdentity} and {@link deviceAuthHook} add an Ed25519
  * device identity (pairing, device tokens kept in an {@link IdentityStorage}).
+ * The protocol's types alone, without the client, are `@gw/gw/protocol`.
+ *
+ * Install: `deno add jsr:@gw/gw` (Deno), `npx jsr add @gw/gw` (Node),
+ * `bunx jsr add @gw/gw` (Bun). `examples/chat.ts` in the repository is a
+ * complete client: health, a chat message, the streamed reply.
  *
  * @example
  * ```ts ignore

@@ -98,7 +98,7 @@ export class Logger {
 
   #open(): void {
     const file = this.file!;
-    Deno.mkdirSync(file.slice(0, file.lastIndexOf("/")), { recursive: true });
+    Deno.mkdirSync(file.slice(0, file.lastIndexOf("/")), { recursive: true, mode: 0o700 });
     this.#fd = Deno.openSync(file, { append: true, create: true, mode: 0o600 });
     this.#size = this.#fd.statSync().size;
   }

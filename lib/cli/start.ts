@@ -16,6 +16,40 @@ export interface StartOptions {
   stateDir?: string | undefined;
   token?: string | undefined;
   password?: string | undefined;
+  /** A remote KV (KV Connect) instead of `<state>/gw.kv`; `GW_KV_URL` when absent. */
+  kvUrl?: string | undefined;
+}
+
+/**
+ * Check a `--kv-url`: an `http(s)://` URL (KV Connect), with
+ * `DENO_KV_ACCESS_TOKEN` set. Returns the URL as given.
+ */
+export function checkKvUrl(text: string, from: string, token: string | undefined): string {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new GatewayStartError(
+      `${from}: expected a KV Connect URL (https://…), got '${text.slice(0, 200)}'`,
+    );
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") {
+    throw new GatewayStartError(
+      `${from}: expected a KV Connect URL (https://…), got a ${u.protocol} URL` +
+        " (a local KV is <state-dir>/gw.kv: use --state-dir)",
+    );
+  }
+  if (u.username || u.password) {
+    throw new GatewayStartError(
+      `${from}: put the access token in DENO_KV_ACCESS_TOKEN, not in the URL`,
+    );
+  }
+  if (!token) {
+    throw new GatewayStartError(
+      `${from} needs DENO_KV_ACCESS_TOKEN: set it to the access token of the KV at ${u.origin}`,
+    );
+  }
+  return text;
 }
 
 function parsePort(text: string | undefined, from: string): number | undefined {
@@ -42,6 +76,14 @@ export async function runStart(o: StartOptions): Promise<number> {
     if (token) opts.token = token;
     const password = o.password ?? env("GW_PASSWORD");
     if (password) opts.password = password;
+    const kvUrl = o.kvUrl ?? env("GW_KV_URL");
+    if (kvUrl) {
+      let token: string | undefined;
+      try {
+        token = Deno.env.get("DENO_KV_ACCESS_TOKEN") || undefined;
+      } catch { /* not granted: as if unset */ }
+      opts.kvUrl = checkKvUrl(kvUrl, o.kvUrl ? "--kv-url" : "GW_KV_URL", token);
+    }
     gw = await startGateway(opts);
   } catch (e) {
     if (e instanceof GatewayStartError) {
@@ -63,6 +105,24 @@ export async function runStart(o: StartOptions): Promise<number> {
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, () => stop(s));
+  if (Deno.build.os !== "windows") {
+    // SIGHUP: read gw.json again (`systemctl reload gw`); an invalid file keeps the last good config.
+    Deno.addSignalListener("SIGHUP", () => {
+      void gw.reloadConfig("SIGHUP").then((r) => {
+        console.error(
+          r.error
+            ? `gw: SIGHUP: gw.json is not valid, kept the running config: ${r.error}`
+            : r.changed
+            ? `gw: SIGHUP: config reloaded${
+              r.restartRequired.length
+                ? ` (restart needed for ${r.restartRequired.join(", ")})`
+                : ""
+            }`
+            : "gw: SIGHUP: config unchanged",
+        );
+      });
+    });
+  }
   console.log(
     `${green("●")} ${bold(`gw ${VERSION}`)} listening on ${bold(gw.url)}  ${
       dim(`state ${tildify(stateDir)}`)

@@ -4,6 +4,15 @@
  * Node 22+, Bun) and handles the handshake, request/response matching, events
  * with `seq` gap detection, the tick watchdog and reconnects with backoff.
  *
+ * @example
+ * ```ts ignore
+ * import { GatewayClient } from "@gw/gw";
+ * const client = new GatewayClient({ url: "ws://127.0.0.1:18789", token: "secret" });
+ * await client.connect();
+ * console.log((await client.request("health")).ok);
+ * await client.close();
+ * ```
+ *
  * @module
  */
 
@@ -26,7 +35,17 @@ import type {
 } from "../protocol/types.ts";
 import type { DeviceTokenStorage } from "./identity.ts";
 
-/** Backoff settings for automatic reconnects; every field has a default. */
+/**
+ * Backoff settings for automatic reconnects; every field has a default.
+ *
+ * @example
+ * ```ts
+ * import { GatewayClient, type ReconnectOptions } from "@gw/gw";
+ * const reconnect: ReconnectOptions = { initialDelayMs: 1000, maxDelayMs: 60_000 };
+ * const client = new GatewayClient({ url: "ws://127.0.0.1:18789", token: "secret", reconnect });
+ * console.log(client.state); // closed (nothing happens before connect())
+ * ```
+ */
 export interface ReconnectOptions {
   /** Delay before the first attempt. @default {500} */
   initialDelayMs?: number;
@@ -38,7 +57,24 @@ export interface ReconnectOptions {
   jitter?: number;
 }
 
-/** Options of {@link GatewayClient}. */
+/**
+ * Options of {@link GatewayClient}. Only `url` is required; a gateway also
+ * wants credentials (`token` or `password`, or a device token).
+ *
+ * @example
+ * ```ts
+ * import { type GatewayClientOptions, Scope } from "@gw/gw";
+ * const options: GatewayClientOptions = {
+ *   url: "ws://127.0.0.1:18789",
+ *   token: "secret",
+ *   scopes: [Scope.READ, Scope.WRITE],
+ *   client: { displayName: "kitchen tablet" },
+ *   reconnect: true,
+ *   requestTimeoutMs: 10_000,
+ * };
+ * console.log(options.url);
+ * ```
+ */
 export interface GatewayClientOptions {
   /** Gateway URL, for example `ws://127.0.0.1:18789`. */
   url: string | URL;
@@ -93,7 +129,20 @@ export interface GatewayClientOptions {
   WebSocket?: new (url: string) => WebSocket;
 }
 
-/** Options of one request. */
+/**
+ * Options of one request.
+ *
+ * @example
+ * ```ts ignore
+ * import { GatewayClient } from "@gw/gw";
+ * const client = new GatewayClient({ url: "ws://127.0.0.1:18789", token: "secret" });
+ * await client.connect();
+ * const stop = new AbortController();
+ * const status = await client.request("status", {}, { timeoutMs: 5000, signal: stop.signal });
+ * console.log(status.uptimeMs);
+ * await client.close();
+ * ```
+ */
 export interface RequestOptions {
   /** Overrides the client's `requestTimeoutMs`; 0 means none. */
   timeoutMs?: number;
@@ -101,13 +150,59 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-/** Connection state reported by {@link GatewayClient.onState}. */
+/**
+ * Connection state reported by {@link GatewayClient.onState}: `closed` until
+ * {@link GatewayClient.connect}, `connected` after hello-ok, `reconnecting`
+ * while waiting to try again after a drop.
+ *
+ * @example
+ * ```ts
+ * import type { ClientState } from "@gw/gw";
+ * const online = (s: ClientState) => s === "connected";
+ * console.log(online("reconnecting")); // false
+ * ```
+ */
 export type ClientState = "connecting" | "connected" | "reconnecting" | "closed";
-/** Receives an event's payload and the whole frame. */
+/**
+ * Receives an event's payload and the whole frame.
+ *
+ * @example
+ * ```ts
+ * import type { ChatEvent, EventHandler } from "@gw/gw";
+ * const onChat: EventHandler = (payload, frame) => {
+ *   const e = payload as ChatEvent;
+ *   console.log(frame.seq, e.state, e.deltaText ?? "");
+ * };
+ * onChat({ runId: "r", sessionKey: "main", seq: 1, state: "delta", deltaText: "Hi" }, {
+ *   type: "event",
+ *   event: "chat",
+ *   seq: 12,
+ * });
+ * ```
+ */
 export type EventHandler = (payload: unknown, frame: EventFrame) => void;
-/** Receives a state and, after a drop or a failed attempt, the error behind it. */
+/**
+ * Receives a state and, after a drop or a failed attempt, the error behind it.
+ *
+ * @example
+ * ```ts
+ * import type { StateHandler } from "@gw/gw";
+ * const log: StateHandler = (state, error) => console.log(state, error?.message ?? "");
+ * log("reconnecting", new Error("Gateway connection closed (code 1012)"));
+ * ```
+ */
 export type StateHandler = (state: ClientState, error?: Error) => void;
-/** A jump in event `seq`: events `expected` to `received - 1` never arrived. */
+/**
+ * A jump in event `seq`: events `expected` to `received - 1` never arrived.
+ * After one, refetch whatever state you keep from events.
+ *
+ * @example
+ * ```ts
+ * import type { SeqGap } from "@gw/gw";
+ * const missed = (gap: SeqGap) => gap.received - gap.expected;
+ * console.log(missed({ expected: 10, received: 13 })); // 3
+ * ```
+ */
 export interface SeqGap {
   /** The seq that should have come next. */
   expected: number;
@@ -120,12 +215,13 @@ export interface SeqGap {
  *
  * @example
  * ```ts
- * import { GatewayRequestError } from "./client.ts";
+ * import { GatewayRequestError } from "@gw/gw";
  * const err = new GatewayRequestError({ code: "UNAVAILABLE", message: "busy", retryable: true });
- * console.log(err.code, err.retryable); // "UNAVAILABLE" true
+ * console.log(err.code, err.retryable); // UNAVAILABLE true
  * ```
  */
 export class GatewayRequestError extends Error {
+  /** Always `"GatewayRequestError"`. */
   override readonly name = "GatewayRequestError";
   /** The error code, for example `INVALID_REQUEST`. */
   readonly code: string;
@@ -158,12 +254,13 @@ export class GatewayRequestError extends Error {
  *
  * @example
  * ```ts
- * import { GatewayConnectError } from "./client.ts";
+ * import { GatewayConnectError } from "@gw/gw";
  * const err = new GatewayConnectError("closed", { closeCode: 1008, closeReason: "bad" });
  * console.log(err.closeCode); // 1008
  * ```
  */
 export class GatewayConnectError extends Error {
+  /** Always `"GatewayConnectError"`. */
   override readonly name = "GatewayConnectError";
   /** The close code, when the socket closed. */
   readonly closeCode: number | undefined;
@@ -186,11 +283,13 @@ export class GatewayConnectError extends Error {
  *
  * @example
  * ```ts
- * import { GatewayTimeoutError } from "./client.ts";
+ * import { GatewayTimeoutError } from "@gw/gw";
  * console.log(new GatewayTimeoutError("health", 50).message);
+ * // health: expected a response within 50 ms, got none
  * ```
  */
 export class GatewayTimeoutError extends Error {
+  /** Always `"GatewayTimeoutError"`. */
   override readonly name = "GatewayTimeoutError";
   /** The method that timed out. */
   readonly method: string;
@@ -230,11 +329,19 @@ function _deferred<T>(): _Deferred<T> {
 const _decoder = new TextDecoder();
 
 /**
- * A client for the OpenClaw Gateway protocol.
+ * A client for the OpenClaw Gateway protocol: one WebSocket, the handshake,
+ * requests matched to responses, events by name. Requests are typed by
+ * {@link MethodMap}; errors are {@link GatewayRequestError} (the gateway said
+ * no), {@link GatewayConnectError} (no connection) and
+ * {@link GatewayTimeoutError}.
+ *
+ * On a gateway's own machine the shared token is enough for the CLI's client
+ * id (`cli`, the default). From another machine, add a device identity
+ * (`signDevice: deviceAuthHook(storage)`) and have an operator approve it.
  *
  * @example
  * ```ts ignore
- * import { GatewayClient } from "./client.ts";
+ * import { GatewayClient } from "@gw/gw";
  * const client = new GatewayClient({ url: "ws://127.0.0.1:18789", token: "secret" });
  * const hello = await client.connect();
  * const off = client.on("tick", (payload) => console.log("tick", payload));
@@ -355,7 +462,18 @@ export class GatewayClient {
 
   /**
    * Sends a request and resolves with the first response's payload; later
-   * responses with the same id are ignored.
+   * responses with the same id are ignored. Params and result are typed for
+   * the methods in {@link MethodMap}, `unknown` for others.
+   *
+   * @example
+   * ```ts ignore
+   * import { GatewayClient } from "@gw/gw";
+   * const client = new GatewayClient({ url: "ws://127.0.0.1:18789", token: "secret" });
+   * await client.connect();
+   * const { sessions } = await client.request("sessions.list", { limit: 5 });
+   * for (const s of sessions) console.log(s.key, s.updatedAt);
+   * await client.close();
+   * ```
    */
   request<M extends string>(
     method: M,
@@ -369,6 +487,20 @@ export class GatewayClient {
    * Like {@link request}, for methods that first answer
    * `{status:"accepted"}` and later send a final response with the same id
    * (such as `agent`): skips the ack and resolves with the final payload.
+   *
+   * @example
+   * ```ts ignore
+   * import { GatewayClient } from "@gw/gw";
+   * const client = new GatewayClient({ url: "ws://127.0.0.1:18789", token: "secret" });
+   * await client.connect();
+   * const final = await client.requestFinal(
+   *   "agent",
+   *   { message: "Summarize my day", idempotencyKey: crypto.randomUUID() },
+   *   { timeoutMs: 120_000 },
+   * );
+   * console.log(final.result.payloads.map((p) => p.text).join("\n"));
+   * await client.close();
+   * ```
    */
   requestFinal<M extends string>(
     method: M,
@@ -378,7 +510,29 @@ export class GatewayClient {
     return this.#request(method, params, opts, true) as Promise<ResultOf<M>>;
   }
 
-  /** Subscribes to an event by name, or to all events with `"*"`; returns the unsubscriber. */
+  /**
+   * Subscribes to an event by name, or to all events with `"*"`; returns the
+   * unsubscriber. Subscribe before the request that causes the events.
+   *
+   * @example
+   * ```ts ignore
+   * import { type ChatEvent, GatewayClient } from "@gw/gw";
+   * const client = new GatewayClient({ url: "ws://127.0.0.1:18789", token: "secret" });
+   * await client.connect();
+   * const off = client.on("chat", (payload) => {
+   *   const e = payload as ChatEvent;
+   *   if (e.state === "delta") console.log(e.deltaText);
+   * });
+   * await client.request("chat.send", {
+   *   sessionKey: "main",
+   *   message: "hello",
+   *   idempotencyKey: crypto.randomUUID(),
+   * });
+   * // ... later
+   * off();
+   * await client.close();
+   * ```
+   */
   on(event: string, handler: EventHandler): () => void {
     let set = this.#listeners.get(event);
     if (!set) this.#listeners.set(event, set = new Set());

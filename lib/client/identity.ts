@@ -7,8 +7,7 @@
  *
  * @example
  * ```ts ignore
- * import { GatewayClient } from "./client.ts";
- * import { deviceAuthHook, MemoryIdentityStorage } from "./identity.ts";
+ * import { deviceAuthHook, GatewayClient, MemoryIdentityStorage } from "@gw/gw";
  *
  * const storage = new MemoryIdentityStorage();
  * const client = new GatewayClient({
@@ -25,7 +24,18 @@
 import type { ConnectChallenge, ConnectParams, DeviceAuth } from "../protocol/types.ts";
 import { devicePayload, fromB64url, sha256Hex, toB64url } from "../protocol/device_auth.ts";
 
-/** An identity as it is stored: version 1, everything needed to sign again. */
+/**
+ * An identity as it is stored: version 1, everything needed to sign again.
+ * It holds the private key: keep it where only its owner can read it.
+ *
+ * @example
+ * ```ts
+ * import { DeviceIdentity, type StoredIdentity } from "@gw/gw";
+ * const stored: StoredIdentity = (await DeviceIdentity.generate()).toJSON();
+ * const again = await DeviceIdentity.fromJSON(stored);
+ * console.log(again.deviceId === stored.deviceId); // true
+ * ```
+ */
 export interface StoredIdentity {
   /** Format version. */
   version: 1;
@@ -39,7 +49,21 @@ export interface StoredIdentity {
   createdAtMs: number;
 }
 
-/** A device token a gateway issued in `hello-ok.auth.deviceToken`. */
+/**
+ * A device token a gateway issued in `hello-ok.auth.deviceToken`.
+ *
+ * @example
+ * ```ts
+ * import { MemoryIdentityStorage, type StoredDeviceToken } from "@gw/gw";
+ * const token: StoredDeviceToken = {
+ *   token: "dt-…",
+ *   role: "operator",
+ *   scopes: ["operator.read"],
+ *   issuedAtMs: Date.now(),
+ * };
+ * await new MemoryIdentityStorage().saveToken("ws://127.0.0.1:18789", token);
+ * ```
+ */
 export interface StoredDeviceToken {
   /** The token, sent back as `auth.deviceToken`. */
   token: string;
@@ -51,7 +75,29 @@ export interface StoredDeviceToken {
   issuedAtMs: number;
 }
 
-/** Device tokens kept per gateway URL. */
+/**
+ * Device tokens kept per gateway URL (the `deviceTokens` option of
+ * `GatewayClient`). Key them by {@link gatewayKey} so that spellings of one
+ * URL share a token.
+ *
+ * @example
+ * ```ts
+ * import { type DeviceTokenStorage, gatewayKey, type StoredDeviceToken } from "@gw/gw";
+ * // Tokens in localStorage (a browser); any string store works the same way.
+ * function localTokens(store: Pick<Storage, "getItem" | "setItem" | "removeItem">): DeviceTokenStorage {
+ *   const key = (url: string) => `gw-token:${gatewayKey(url)}`;
+ *   return {
+ *     loadToken: (url) => {
+ *       const text = store.getItem(key(url));
+ *       return Promise.resolve(text ? JSON.parse(text) as StoredDeviceToken : null);
+ *     },
+ *     saveToken: (url, token) => Promise.resolve(store.setItem(key(url), JSON.stringify(token))),
+ *     clearToken: (url) => Promise.resolve(store.removeItem(key(url))),
+ *   };
+ * }
+ * console.log(typeof localTokens); // function
+ * ```
+ */
 export interface DeviceTokenStorage {
   /** The token stored for `url`, or null. */
   loadToken(url: string): Promise<StoredDeviceToken | null>;
@@ -61,7 +107,20 @@ export interface DeviceTokenStorage {
   clearToken(url: string): Promise<void>;
 }
 
-/** Where a client keeps its identity and its device tokens. */
+/**
+ * Where a client keeps its identity and its device tokens:
+ * {@link MemoryIdentityStorage}, {@link IndexedDbIdentityStorage}, or your
+ * own (a file, a keychain).
+ *
+ * @example
+ * ```ts
+ * import { deviceAuthHook, type IdentityStorage, MemoryIdentityStorage } from "@gw/gw";
+ * const storage: IdentityStorage = new MemoryIdentityStorage();
+ * const signDevice = deviceAuthHook(storage); // creates and saves the key on first use
+ * console.log(await storage.load()); // null: nothing signed yet
+ * console.log(typeof signDevice); // function
+ * ```
+ */
 export interface IdentityStorage extends DeviceTokenStorage {
   /** The stored identity, or null when there is none yet. */
   load(): Promise<StoredIdentity | null>;
@@ -69,7 +128,24 @@ export interface IdentityStorage extends DeviceTokenStorage {
   save(identity: StoredIdentity): Promise<void>;
 }
 
-/** What a device signs besides its own id: the connect's fields and the challenge. */
+/**
+ * What a device signs besides its own id: the connect's fields and the challenge.
+ *
+ * @example
+ * ```ts
+ * import { deviceAuthPayload, type SignParams } from "@gw/gw";
+ * const params: SignParams = {
+ *   challenge: { nonce: "n-1", ts: 1700000000000 },
+ *   clientId: "cli",
+ *   clientMode: "cli",
+ *   role: "operator",
+ *   scopes: ["operator.read"],
+ *   token: "secret",
+ * };
+ * console.log(deviceAuthPayload("ab12", params));
+ * // v3|ab12|cli|cli|operator|operator.read|1700000000000|secret|n-1||
+ * ```
+ */
 export interface SignParams {
   /** The `connect.challenge` payload: its nonce, and its ts as `signedAt`. */
   challenge: Pick<ConnectChallenge, "nonce" | "ts">;
@@ -89,8 +165,23 @@ export interface SignParams {
   deviceFamily?: string | undefined;
 }
 
-/** A stored identity that is malformed or whose parts do not belong together. */
+/**
+ * A stored identity that is malformed or whose parts do not belong together.
+ *
+ * @example
+ * ```ts
+ * import { DeviceIdentity, IdentityError, type StoredIdentity } from "@gw/gw";
+ * const stored: StoredIdentity = (await DeviceIdentity.generate()).toJSON();
+ * try {
+ *   await DeviceIdentity.fromJSON({ ...stored, deviceId: "0".repeat(64) });
+ * } catch (e) {
+ *   console.log(e instanceof IdentityError, (e as Error).message);
+ *   // true device identity: deviceId is not the SHA-256 of publicKey
+ * }
+ * ```
+ */
 export class IdentityError extends Error {
+  /** Always `"IdentityError"`. */
   override readonly name = "IdentityError";
   /** Creates the error; `cause` is the underlying error, if any. */
   constructor(message: string, options?: { cause?: unknown }) {
@@ -104,7 +195,7 @@ export class IdentityError extends Error {
  *
  * @example
  * ```ts
- * import { deviceAuthPayload } from "./identity.ts";
+ * import { deviceAuthPayload } from "@gw/gw";
  * const p = deviceAuthPayload("ab12", {
  *   challenge: { nonce: "n", ts: 1 },
  *   clientId: "cli",
@@ -121,7 +212,17 @@ export function deviceAuthPayload(deviceId: string, p: SignParams): string {
   return devicePayload("v3", deviceId, p, p.challenge.ts, p.challenge.nonce);
 }
 
-/** The token a connect's signature covers: auth.token, auth.deviceToken, auth.bootstrapToken, else "". */
+/**
+ * The token a connect's signature covers: auth.token, auth.deviceToken,
+ * auth.bootstrapToken, else "".
+ *
+ * @example
+ * ```ts
+ * import { signedToken } from "@gw/gw";
+ * console.log(signedToken({ deviceToken: "dt", bootstrapToken: "bt" })); // dt
+ * console.log(signedToken(undefined) === ""); // true
+ * ```
+ */
 export function signedToken(auth: ConnectParams["auth"]): string {
   return auth?.token ?? auth?.deviceToken ?? auth?.bootstrapToken ?? "";
 }
@@ -132,7 +233,7 @@ export function signedToken(auth: ConnectParams["auth"]): string {
  *
  * @example
  * ```ts
- * import { DeviceIdentity } from "./identity.ts";
+ * import { DeviceIdentity } from "@gw/gw";
  * const id = await DeviceIdentity.generate();
  * const device = await id.sign({
  *   challenge: { nonce: "3f0c", ts: Date.now() },
@@ -268,7 +369,7 @@ export class DeviceIdentity {
  *
  * @example
  * ```ts
- * import { loadOrCreateIdentity, MemoryIdentityStorage } from "./identity.ts";
+ * import { loadOrCreateIdentity, MemoryIdentityStorage } from "@gw/gw";
  * const storage = new MemoryIdentityStorage();
  * const a = await loadOrCreateIdentity(storage);
  * const b = await loadOrCreateIdentity(storage);
@@ -283,7 +384,23 @@ export async function loadOrCreateIdentity(storage: IdentityStorage): Promise<De
   return identity;
 }
 
-/** The `signDevice` hook of {@link GatewayClientOptions}. */
+/**
+ * The `signDevice` hook of `GatewayClientOptions`: given the challenge and
+ * the connect params about to be sent, returns their `device` block.
+ *
+ * @example
+ * ```ts
+ * import { deviceAuthHook, MemoryIdentityStorage, type SignDeviceHook } from "@gw/gw";
+ * const hook: SignDeviceHook = deviceAuthHook(new MemoryIdentityStorage());
+ * const device = await hook({ nonce: "n-1", ts: Date.now() }, {
+ *   minProtocol: 3,
+ *   maxProtocol: 4,
+ *   client: { id: "cli", mode: "cli", version: "1", platform: "linux" },
+ *   scopes: ["operator.read"],
+ * });
+ * console.log(device?.nonce); // n-1
+ * ```
+ */
 export type SignDeviceHook = (
   challenge: ConnectChallenge,
   params: ConnectParams,
@@ -297,8 +414,7 @@ export type SignDeviceHook = (
  *
  * @example
  * ```ts ignore
- * import { GatewayClient } from "./client.ts";
- * import { DeviceIdentity, deviceAuthHook } from "./identity.ts";
+ * import { deviceAuthHook, DeviceIdentity, GatewayClient } from "@gw/gw";
  * const identity = await DeviceIdentity.generate();
  * const client = new GatewayClient({
  *   url: "ws://127.0.0.1:18789",
@@ -336,7 +452,7 @@ export function deviceAuthHook(identity: DeviceIdentity | IdentityStorage): Sign
  *
  * @example
  * ```ts
- * import { gatewayKey } from "./identity.ts";
+ * import { gatewayKey } from "@gw/gw";
  * console.log(gatewayKey("ws://LOCALHOST:18789")); // ws://localhost:18789/
  * ```
  */
@@ -354,7 +470,7 @@ export function gatewayKey(url: string | URL): string {
  *
  * @example
  * ```ts
- * import { MemoryIdentityStorage } from "./identity.ts";
+ * import { MemoryIdentityStorage } from "@gw/gw";
  * const s = new MemoryIdentityStorage();
  * await s.saveToken("ws://h:1", { token: "t", role: "operator", scopes: [], issuedAtMs: 0 });
  * console.log((await s.loadToken("ws://h:1/"))?.token); // t
@@ -427,7 +543,7 @@ function _idbResult<T>(req: _IDBRequest<T>): Promise<T> {
  *
  * @example
  * ```ts ignore
- * import { deviceAuthHook, IndexedDbIdentityStorage } from "./identity.ts";
+ * import { deviceAuthHook, IndexedDbIdentityStorage } from "@gw/gw";
  * const storage = new IndexedDbIdentityStorage();
  * const signDevice = deviceAuthHook(storage);
  * ```

@@ -6,15 +6,38 @@
  * @module
  */
 
-/** The fields of the signed payload besides the device's own. */
+/**
+ * The fields of the signed payload besides the device's own id, the time and
+ * the nonce: what the connect params say.
+ *
+ * @example
+ * ```ts
+ * import type { SignedFields } from "@gw/gw/protocol";
+ * const fields: SignedFields = {
+ *   clientId: "cli",
+ *   clientMode: "cli",
+ *   role: "operator",
+ *   scopes: ["operator.read"],
+ *   token: "",
+ *   platform: "linux",
+ * };
+ * console.log(fields.scopes.join(","));
+ * ```
+ */
 export interface SignedFields {
+  /** `client.id` of the connect params. */
   clientId: string;
+  /** `client.mode` of the connect params. */
   clientMode: string;
+  /** The role asked for. */
   role: string;
+  /** The scopes asked for, in the order sent. */
   scopes: readonly string[];
   /** The first of auth.token, auth.deviceToken, auth.bootstrapToken, else "". */
   token: string;
+  /** `client.platform` (v3 only). */
   platform?: string | undefined;
+  /** `client.deviceFamily` (v3 only). */
   deviceFamily?: string | undefined;
 }
 
@@ -23,7 +46,27 @@ export function normDeviceField(s: string | undefined): string {
   return (s ?? "").trim().replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
-/** The v3 (or v2) string a device signs. */
+/**
+ * The v3 (or v2) string a device signs: `|`-joined
+ * `version|deviceId|clientId|clientMode|role|scopes|signedAt|token|nonce`, and
+ * for v3 `|platform|deviceFamily` (trimmed, A–Z lower-cased). A gateway checks
+ * a connect's `device.signature` against it.
+ *
+ * @example
+ * ```ts
+ * import { devicePayload } from "@gw/gw/protocol";
+ * const fields = {
+ *   clientId: "cli",
+ *   clientMode: "cli",
+ *   role: "operator",
+ *   scopes: ["operator.read", "operator.write"],
+ *   token: "t0k",
+ *   platform: "Linux",
+ * };
+ * console.log(devicePayload("v3", "ab12", fields, 1700000000000, "n-1"));
+ * // v3|ab12|cli|cli|operator|operator.read,operator.write|1700000000000|t0k|n-1|linux|
+ * ```
+ */
 export function devicePayload(
   version: "v3" | "v2",
   deviceId: string,

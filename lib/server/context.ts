@@ -26,6 +26,8 @@ export interface BroadcastOptions {
   droppable?: boolean;
   /** Attach the current `stateVersion`. */
   stateVersion?: boolean;
+  /** The event came from another gateway process on the same KV: do not relay it back. */
+  fromPeer?: boolean;
 }
 
 /** Connection counts. */

@@ -42,6 +42,7 @@ import { Scheduler } from "../cron/scheduler.ts";
 import { ExecApprovals } from "../exec/approvals.ts";
 import { execTool } from "../exec/tool.ts";
 import { type LiveNode, NodeRegistry } from "./nodes.ts";
+import { Cluster } from "./cluster.ts";
 import { SharedSecret } from "./secret.ts";
 import type { HttpApi, HttpAuthResult } from "../http/api.ts";
 import { type VerifiedDevice, verifyDevice } from "./device.ts";
@@ -125,6 +126,11 @@ export interface GatewayOptions {
   version?: string;
   /** The method table. */
   methods: readonly MethodDef[];
+  /**
+   * A remote KV (KV Connect: `https://…`, token in `DENO_KV_ACCESS_TOKEN`)
+   * instead of `<stateDir>/gw.kv` (docs/scaling.md).
+   */
+  kvUrl?: string;
 }
 
 /** Refused start: bad bind, weak secret, bad config. */
@@ -165,6 +171,8 @@ export class Gateway implements GatewayContext {
   readonly cron: Scheduler;
   readonly exec: ExecApprovals;
   readonly nodes = new NodeRegistry();
+  /** The other gateway processes on this KV, and the events relayed to and from them. */
+  readonly cluster: Cluster;
   readonly bootId = crypto.randomUUID();
   /** The token generated on this start, shown once; undefined when one existed. */
   generatedToken: string | undefined;
@@ -264,6 +272,19 @@ export class Gateway implements GatewayContext {
       defaultAgentId: () => this.#defaultAgentId(),
       emit: (payload) => this.broadcast("cron", payload),
     });
+    this.cluster = new Cluster({
+      store,
+      log,
+      version: this.version,
+      watch: opts.kvUrl !== undefined,
+      deliver: (event, json, droppable) => {
+        this.broadcast(event, new RawJson(json), { droppable, fromPeer: true });
+        // A job added or changed through another process: arm for it now, not within a minute.
+        if (event === "cron") {
+          this.cron.arm().catch((e) => this.log.warn("cron: arming failed", { error: e }));
+        }
+      },
+    });
     // A heartbeat is a turn on the agent's main session (lib/heartbeat.ts).
     this.heartbeats.setRunner(agentHeartbeat({
       stateDir: opts.stateDir,
@@ -319,15 +340,19 @@ export class Gateway implements GatewayContext {
     });
     let store: Store;
     try {
-      store = await Store.open(`${opts.stateDir}/gw.kv`, opts.version);
+      store = await Store.open(opts.kvUrl ?? `${opts.stateDir}/gw.kv`, opts.version);
     } catch (e) {
       log.close();
-      throw new GatewayStartError(`cannot open the store: ${(e as Error).message}`, { cause: e });
+      const where = opts.kvUrl ? ` at ${opts.kvUrl}` : "";
+      throw new GatewayStartError(`cannot open the store${where}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     const gw = new Gateway(opts, config, store, log);
     try {
       await gw.#listen();
     } catch (e) {
+      await gw.cluster.stop();
       store.close();
       log.close();
       throw e;
@@ -351,7 +376,10 @@ export class Gateway implements GatewayContext {
         );
       }
     }
-    await this.agent.recover();
+    // Runs and inputs in the store belong to a live peer process while one
+    // exists: they are recovered by the next process that starts alone.
+    await this.cluster.start();
+    if (!this.cluster.active) await this.agent.recover();
     await this.#loadSessions();
     await this.cron.start();
     this.#loop.start();
@@ -482,12 +510,13 @@ export class Gateway implements GatewayContext {
             headers: { allow: "GET, HEAD" },
           });
         }
-        const ready = !this.#shuttingDown;
-        return json(ready ? 200 : 503, {
-          ready,
-          failing: ready ? [] : ["shutting-down"],
-          uptimeMs: this.uptimeMs(),
-        });
+        return this.#readiness().then((failing) =>
+          json(failing.length ? 503 : 200, {
+            ready: failing.length === 0,
+            failing,
+            uptimeMs: this.uptimeMs(),
+          })
+        );
       }
       case "/":
         return json(200, {
@@ -500,6 +529,21 @@ export class Gateway implements GatewayContext {
         if (this.#httpFeaturesOn()) return this.#httpRoute(req, url, info);
         return this.channels.http(req, url.pathname) ?? json(404, { error: "not found" });
     }
+  }
+
+  /**
+   * What keeps this gateway from serving, for `/readyz`: shutting down, or a
+   * store that does not answer a read within a second (disk gone, file locked).
+   */
+  async #readiness(): Promise<string[]> {
+    if (this.#shuttingDown) return ["shutting-down"];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ok = await Promise.race([
+      this.store.ping().then(() => true, () => false),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), 1_000)),
+    ]);
+    clearTimeout(timer);
+    return ok ? [] : ["store"];
   }
 
   /** Whether any lib/http endpoint is turned on (all are off by default). */
@@ -1436,6 +1480,7 @@ export class Gateway implements GatewayContext {
     const need = eventScope(event);
     const json = payload instanceof RawJson ? payload.json : JSON.stringify(payload ?? null);
     const body = `{"type":"event","event":${JSON.stringify(event)},"payload":${json}`;
+    if (!options.fromPeer) this.cluster.publish(event, json, options.droppable === true);
     const sv = options.stateVersion ? `,"stateVersion":${JSON.stringify(this.#stateVersion)}` : "";
     const limit = this.config.config.gateway.maxBufferedBytes;
     for (const c of this.#conns) {
@@ -1635,6 +1680,25 @@ export class Gateway implements GatewayContext {
     return this.#loop.stats();
   }
 
+  /**
+   * Read gw.json again and apply it (SIGHUP). An invalid file keeps the
+   * running config and says why.
+   */
+  async reloadConfig(
+    why: string,
+  ): Promise<{ changed: boolean; restartRequired: string[]; error?: string }> {
+    try {
+      const changed = await this.config.reload();
+      const restartRequired = changed ? await this.applyConfig() : [];
+      this.log.info("config reload", { why, changed, restartRequired });
+      return { changed, restartRequired };
+    } catch (e) {
+      const error = (e as Error).message;
+      this.log.error("config reload failed; keeping the running config", { why, error });
+      return { changed: false, restartRequired: [], error };
+    }
+  }
+
   /** Method names for hello-ok: those that can work now. */
   #advertisedMethods(): string[] {
     const out: string[] = [];
@@ -1715,6 +1779,7 @@ export class Gateway implements GatewayContext {
       ]);
       clearTimeout(timer);
       await this.#server?.shutdown();
+      await this.cluster.stop();
       this.store.close();
       this.log.info("stopped");
       this.log.close();

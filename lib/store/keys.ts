@@ -122,6 +122,22 @@ export const keys = {
   channelPair: (channel: string, code: string): Deno.KvKey => [...P, "chan", channel, "pair", code],
   /** Every pending pairing request of a channel. */
   channelPairs: (channel: string): Deno.KvKey => [...P, "chan", channel, "pair"],
+  /** A gateway process sharing this KV: its presence heartbeat (expires). */
+  clusterProc: (procId: string): Deno.KvKey => [...P, "proc", procId],
+  /** Every gateway process sharing this KV. */
+  clusterProcs: (): Deno.KvKey => [...P, "proc"],
+  /** One event a process relays to the others: its stream by seq, split in parts (expires). */
+  clusterEvent: (procId: string, seq: number, part: number): Deno.KvKey => [
+    ...P,
+    "evt",
+    procId,
+    seq,
+    part,
+  ],
+  /** A process's relayed events (its stream). */
+  clusterEvents: (procId: string): Deno.KvKey => [...P, "evt", procId],
+  /** Bumped with every relayed batch: what the other processes watch or poll. */
+  clusterHead: (): Deno.KvKey => [...P, "evthead"],
   /** The pending code of a sender. */
   channelPairBySender: (channel: string, senderId: string): Deno.KvKey => [
     ...P,

@@ -14,6 +14,7 @@ import { DeviceStore } from "./devices.ts";
 import { ExecPolicyStore } from "./exec.ts";
 import { KvWizardStore } from "../wizard/store.ts";
 import { SpeechStore } from "./tts.ts";
+import { ClusterStore } from "./cluster.ts";
 
 export { keys, SCHEMA_VERSION } from "./keys.ts";
 export { SessionStore } from "./sessions.ts";
@@ -25,6 +26,8 @@ export { DeviceStore, PAIR_REQUEST_TTL_MS } from "./devices.ts";
 export { DEFAULT_POLICY, ExecPolicyStore } from "./exec.ts";
 export type { AllowEntry, PolicyFile, PolicySettings, PolicySnapshot } from "./exec.ts";
 export { SpeechStore } from "./tts.ts";
+export { ClusterStore } from "./cluster.ts";
+export type { ClusterHead, ProcRecord, RelayedEvent } from "./cluster.ts";
 export type { TalkModeOwner, TalkModeRecord, VoiceWakeRecord } from "./tts.ts";
 export type { DeviceTokenRecord, PairedDevice, PairRequest } from "./devices.ts";
 export type { CronDelivery, CronJob, CronPayload, CronRunRecord, CronState } from "./cron.ts";
@@ -97,7 +100,10 @@ export class Store {
   readonly wizard: KvWizardStore;
   /** Speech: the TTS switch and provider, voice wake triggers, talk modes. */
   readonly speech: SpeechStore;
+  /** What gateway processes sharing this KV tell each other (lib/server/cluster.ts). */
+  readonly cluster: ClusterStore;
   readonly #kv: Deno.Kv;
+  #closed = false;
 
   private constructor(kv: Deno.Kv, path: string) {
     this.#kv = kv;
@@ -111,11 +117,22 @@ export class Store {
     this.channels = new ChannelStore(kv);
     this.wizard = new KvWizardStore(kv);
     this.speech = new SpeechStore(kv);
+    this.cluster = new ClusterStore(kv);
   }
 
-  /** Open (creating when needed) the KV file at `path` and check its layout version. */
+  /**
+   * Open (creating when needed) the KV file at `path` and check its layout
+   * version. An `http(s)://` URL opens a remote KV through KV Connect (the
+   * token comes from `DENO_KV_ACCESS_TOKEN`).
+   */
   static async open(path: string, gwVersion = "dev"): Promise<Store> {
     const kv = await Deno.openKv(path);
+    // SQLite creates the file and its journals with the process umask (often 0644): owner only.
+    if (!path.includes("://") && Deno.build.os !== "windows") {
+      for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+        await Deno.chmod(f, 0o600).catch(() => {});
+      }
+    }
     const meta = await kv.get<{ schemaVersion: number }>(keys.meta());
     if (meta.value && meta.value.schemaVersion > SCHEMA_VERSION) {
       kv.close();
@@ -129,6 +146,11 @@ export class Store {
       }).commit();
     }
     return new Store(kv, path);
+  }
+
+  /** Read the layout record: resolves when the store answers (readiness checks). */
+  async ping(): Promise<void> {
+    await this.#kv.get(keys.meta());
   }
 
   /** Whether heartbeats were switched on or off at run time; null when never set. */
@@ -185,8 +207,10 @@ export class Store {
     return out;
   }
 
-  /** Close the KV file. */
+  /** Close the KV file (a second close does nothing). */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#kv.close();
   }
 }

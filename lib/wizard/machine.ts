@@ -854,10 +854,25 @@ async function answerModelKey(
   return { state };
 }
 
-type Check = { ok: true; busy?: boolean } | { ok: false; kind: string; message: string };
+/** What {@link checkModel} found: the key works (`busy`: the provider said 429/529), or why not. */
+export type ModelCheck = { ok: true; busy?: boolean } | {
+  ok: false;
+  kind: string;
+  message: string;
+};
+type Check = ModelCheck;
 
-/** One tiny model call through lib/agent's provider for `cfg`. */
-async function checkModel(cfg: ProviderConfig, model: string, signal: AbortSignal): Promise<Check> {
+/**
+ * One tiny model call through lib/agent's provider for `cfg` (the wizard's
+ * key check; `gw doctor` uses it too).
+ *
+ * @throws {WizardCancelledError} when `signal` aborts the call.
+ */
+export async function checkModel(
+  cfg: ProviderConfig,
+  model: string,
+  signal: AbortSignal,
+): Promise<ModelCheck> {
   const provider = cfg.api === "anthropic-messages"
     ? (await import("../agent/anthropic.ts")).anthropicProvider(cfg)
     : (await import("../agent/openai.ts")).openaiProvider(cfg);
