@@ -44,6 +44,7 @@ import { execTool } from "../exec/tool.ts";
 import { type LiveNode, NodeRegistry } from "./nodes.ts";
 import { Cluster } from "./cluster.ts";
 import { SharedSecret } from "./secret.ts";
+import { isUiRequest, serveUi } from "./ui.ts";
 import type { HttpApi, HttpAuthResult } from "../http/api.ts";
 import { type VerifiedDevice, verifyDevice } from "./device.ts";
 import { intersect, mintToken, pairRequestView, tokenMatches } from "./pairing.ts";
@@ -485,6 +486,8 @@ export class Gateway implements GatewayContext {
     if (isUpgrade && (url.pathname === "/" || url.pathname === "/v1/connect")) {
       return this.#upgrade(req, info);
     }
+    // The Control UI's files (ui/), loaded on first use; a non-browser GET / keeps the JSON below.
+    if (isUiRequest(req, url)) return serveUi(req);
     const headers = {
       "content-type": "application/json; charset=utf-8",
       "cache-control": "no-store",
@@ -934,7 +937,11 @@ export class Gateway implements GatewayContext {
       let approved = paired;
       if (!known || more.length > 0) {
         // A shared secret on direct loopback may approve silently; nothing else does (#1795).
-        if (!byToken && directLocal) {
+        // That includes the gateway's own Control UI page: a same-origin loopback Origin (as
+        // OpenClaw's local Control UI; a foreign page never gets past the Origin check).
+        const ownPage = conn.peer.directLoopback && conn.origin !== null &&
+          originAllowed(conn.origin, conn.host, []);
+        if (!byToken && (directLocal || ownPage)) {
           approved = await this.#autoApprove(conn, device, p, role, requested, now);
         } else {
           throw await this.#pairingRequired(conn, device, p, role, requested, known, now);
