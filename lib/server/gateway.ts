@@ -621,7 +621,7 @@ export class Gateway implements GatewayContext {
       }));
       conn.handshakeTimer = setTimeout(() => {
         if (conn.state === "preauth" || conn.state === "checking") {
-          ws.close(CloseCode.NORMAL, "handshake timeout");
+          this.#closePreauth(conn, CloseCode.NORMAL, "handshake timeout");
         }
       }, cfg.handshakeTimeoutMs);
     };
@@ -640,6 +640,21 @@ export class Gateway implements GatewayContext {
     ws.onclose = () => this.#onClose(conn);
     ws.onerror = () => {};
     return upgraded.response;
+  }
+
+  /**
+   * Close a socket that has not completed its handshake, freeing its
+   * pre-auth slot now: a peer that ignores the close frame would otherwise
+   * hold the slot until its TCP connection ends (tests/hostile_test.ts).
+   */
+  #closePreauth(conn: Conn, code: number, reason: string): void {
+    if (conn.state === "preauth" || conn.state === "checking") {
+      this.#releasePreauth(conn);
+      conn.state = "closed";
+    }
+    try {
+      conn.ws.close(code, reason);
+    } catch { /* already closed */ }
   }
 
   #releasePreauth(conn: Conn): void {
@@ -676,21 +691,19 @@ export class Gateway implements GatewayContext {
       return;
     }
     if (byteLength(text) > PREAUTH_MAX_BYTES) {
-      conn.ws.close(CloseCode.TOO_BIG, "preauth payload too large");
+      this.#closePreauth(conn, CloseCode.TOO_BIG, "preauth payload too large");
       return;
     }
     if (conn.state === "checking") {
       conn.early ??= [];
       if (conn.early.length >= MAX_EARLY_FRAMES) {
-        conn.ws.close(CloseCode.POLICY, "too many frames before hello-ok");
+        this.#closePreauth(conn, CloseCode.POLICY, "too many frames before hello-ok");
       } else conn.early.push(text);
       return;
     }
     this.#onConnect(conn, text).catch((e) => {
       this.log.error("connect handler failed", { error: e });
-      try {
-        conn.ws.close(1011, "internal error");
-      } catch { /* already closed */ }
+      this.#closePreauth(conn, 1011, "internal error");
     });
   }
 
@@ -698,7 +711,9 @@ export class Gateway implements GatewayContext {
     if (id !== undefined && conn.ws.readyState === WebSocket.OPEN) {
       conn.ws.send(errorFrame(id, error.toShape()));
     }
-    if (conn.ws.readyState === WebSocket.OPEN) conn.ws.close(close, closeReason(error.message));
+    if (conn.ws.readyState === WebSocket.OPEN) {
+      this.#closePreauth(conn, close, closeReason(error.message));
+    }
   }
 
   async #onConnect(conn: Conn, text: string): Promise<void> {
@@ -706,7 +721,7 @@ export class Gateway implements GatewayContext {
     try {
       frame = JSON.parse(text);
     } catch {
-      conn.ws.close(CloseCode.POLICY, "invalid request frame: malformed JSON");
+      this.#closePreauth(conn, CloseCode.POLICY, "invalid request frame: malformed JSON");
       return;
     }
     const problem = frameProblem(frame);
