@@ -41,10 +41,27 @@ export interface Child {
   url: string;
 }
 
-/** Start `gw start` on a free port with `stateDir`; resolves once it listens. */
-export async function startGw(stateDir: string): Promise<Child> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: gwRunArgs("start", "--port", "0", "--state-dir", stateDir, "--token", TEST_TOKEN),
+/** The argv of `bash -c` that raises the open-file limit (to the hard limit at most), then execs `argv`. */
+export function withFdLimit(argv: string[]): string[] {
+  const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  return [
+    "-c",
+    `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${argv.map(q).join(" ")}`,
+  ];
+}
+
+/**
+ * Start `gw start` on a free port with `stateDir`; resolves once it listens.
+ * `raiseFdLimit` runs it under {@link withFdLimit} (thousands of sockets).
+ */
+export async function startGw(
+  stateDir: string,
+  opts: { raiseFdLimit?: boolean } = {},
+): Promise<Child> {
+  const args = gwRunArgs("start", "--port", "0", "--state-dir", stateDir, "--token", TEST_TOKEN);
+  const argv = [Deno.execPath(), ...args];
+  const proc = new Deno.Command(opts.raiseFdLimit ? "bash" : argv[0]!, {
+    args: opts.raiseFdLimit ? withFdLimit(argv) : args,
     cwd: ROOT,
     stdout: "piped",
     stderr: "null",
@@ -52,7 +69,7 @@ export async function startGw(stateDir: string): Promise<Child> {
   }).spawn();
   const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const { value, done } = await reader.read();
     if (done) break;

@@ -17,8 +17,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { gwRunArgs, TEST_TOKEN } from "./_helpers.ts";
-import { procRead, ROOT, rssMB } from "./_bench_util.ts";
+import { TEST_TOKEN } from "./_helpers.ts";
+import { procRead, ROOT, rssMB, startGw, withFdLimit } from "./_bench_util.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -36,39 +36,9 @@ const TARGET_P99_MS = 20;
 
 const log = (s: string): void => console.error(`[scale] ${s}`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
-/** `bash -c` with the open-files limit raised as far as this machine allows, then exec. */
-const ulimited = (argv: string[]): string[] => [
-  "-c",
-  `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${argv.map(q).join(" ")}`,
-];
 
-async function startGwShell(stateDir: string): Promise<{ proc: Deno.ChildProcess; url: string }> {
-  const args = gwRunArgs("start", "--port", "0", "--state-dir", stateDir, "--token", TEST_TOKEN);
-  const proc = new Deno.Command("bash", {
-    args: ulimited([Deno.execPath(), ...args]),
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-    const m = /listening on (ws:\/\/127\.0\.0\.1:\d+)/.exec(out);
-    if (m) {
-      void (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })();
-      return { proc, url: m[1]! };
-    }
-  }
-  proc.kill("SIGKILL");
-  throw new Error(`gw did not start: ${out}`);
+function startGwShell(stateDir: string): Promise<{ proc: Deno.ChildProcess; url: string }> {
+  return startGw(stateDir, { raiseFdLimit: true });
 }
 
 function sockets(pid: number): number {
@@ -82,7 +52,7 @@ function sockets(pid: number): number {
 
 function client(url: string, args: string[]): Deno.ChildProcess {
   return new Deno.Command("bash", {
-    args: ulimited([
+    args: withFdLimit([
       Deno.execPath(),
       "run",
       "-P=test",

@@ -27,8 +27,8 @@
  */
 import { parseArgs } from "node:util";
 import { startFakeAnthropic } from "./_fake_anthropic.ts";
-import { gwRunArgs, TEST_TOKEN } from "./_helpers.ts";
-import { pct, procRead, ROOT, rssMB } from "./_bench_util.ts";
+import { TEST_TOKEN } from "./_helpers.ts";
+import { pct, procRead, rssMB, startGw } from "./_bench_util.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -201,36 +201,8 @@ class Client {
 
 // ------------------------------------------------------------------ gw child
 
-async function startGwShell(stateDir: string): Promise<{ proc: Deno.ChildProcess; url: string }> {
-  const args = gwRunArgs("start", "--port", "0", "--state-dir", stateDir, "--token", TEST_TOKEN);
-  const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-  const cmd = `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${
-    [Deno.execPath(), ...args].map(q).join(" ")
-  }`;
-  const proc = new Deno.Command("bash", {
-    args: ["-c", cmd],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-    const m = /listening on (ws:\/\/127\.0\.0\.1:\d+)/.exec(out);
-    if (m) {
-      void (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })();
-      return { proc, url: m[1]! };
-    }
-  }
-  proc.kill("SIGKILL");
-  throw new Error(`gw did not start: ${out}`);
+function startGwShell(stateDir: string): Promise<{ proc: Deno.ChildProcess; url: string }> {
+  return startGw(stateDir, { raiseFdLimit: true });
 }
 
 function fdCounts(pid: number): { fds: number; sockets: number } {
