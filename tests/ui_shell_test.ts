@@ -404,8 +404,17 @@ Deno.test({
     const sockets = wsUrls(page).length;
 
     await ui.restart();
-    await ui.waitConn(page, "connected", 15_000);
-    const seen = await states();
+    // Wait for the whole story, not just "connected": right after the restart the
+    // page may not have seen its old socket close yet and still says connected.
+    const deadline = Date.now() + 15_000;
+    let seen = await states();
+    while (
+      !(seen.includes("disconnected") && seen.at(-1) === "connected") && Date.now() < deadline
+    ) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = await states();
+    }
+    await ui.waitConn(page, "connected", 1_000);
     const d = seen.indexOf("disconnected");
     assert.ok(d >= 0, `went through disconnected: ${seen.join(" → ")}`);
     assert.equal(seen.at(-1), "connected", seen.join(" → "));
