@@ -3,7 +3,7 @@
  * run, and assertions that print the whole run when they fail.
  */
 import assert from "node:assert/strict";
-import { type AnyFrame, denoDir } from "./_helpers.ts";
+import { type AnyFrame, denoDir, gwRunArgs } from "./_helpers.ts";
 
 /** What a finished `gw …` child left. */
 export interface RunResult {
@@ -44,4 +44,37 @@ export async function childEnv(
     DENO_DIR: await denoDir(),
     ...extra,
   };
+}
+
+/** A temp dir; `await using` removes it. */
+export async function tempDir(
+  prefix: string,
+): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Run `gw <args>` as `deno task gw` would, with HOME `home` (and `env`), killed after `timeoutMs`. */
+export async function runGw(
+  home: string,
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: gwRunArgs(...args),
+    cwd: new URL("..", import.meta.url).pathname,
+    env: await childEnv(home, opts.env ?? {}),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }

@@ -306,3 +306,22 @@ export async function signedConnected(
   }
   return c;
 }
+
+/**
+ * Poll `fn` every `everyMs` until it returns something truthy and resolve
+ * with it; fail after `timeoutMs`, saying what did not happen.
+ */
+export async function until<T>(
+  fn: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

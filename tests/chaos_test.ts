@@ -7,21 +7,21 @@
  * docs).
  */
 import assert from "node:assert/strict";
-import { type AnyFrame, connected, ok, type RawClient, startTestGateway } from "./_helpers.ts";
+import {
+  type AnyFrame,
+  connected,
+  ok,
+  type RawClient,
+  startTestGateway,
+  until as waitFor,
+} from "./_helpers.ts";
 import { startFakeAnthropic } from "./_fake_anthropic.ts";
 import { TelegramApi } from "./_telegram_api.ts";
 import { checkAcked, checkKv, runChaos } from "./chaos.ts";
 import { keys } from "../lib/store/keys.ts";
 
-async function until<T>(fn: () => T | Promise<T>, what: string, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** {@link waitFor} with this file's longer default. */
+const until = <T>(fn: () => T | Promise<T>, what: string, ms = 20_000) => waitFor(fn, what, ms);
 
 /** The answer to a request within `ms`, or a failure naming a hang. */
 async function answered(c: RawClient, method: string, params: unknown, ms = 10_000) {

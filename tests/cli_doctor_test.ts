@@ -8,9 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { type AnyFrame, gwRunArgs } from "./_helpers.ts";
-import { childEnv, json, type RunResult, show } from "./_cli.ts";
+import { childEnv, json, runGw, show, tempDir } from "./_cli.ts";
 import { startFakeAnthropic } from "./_fake_anthropic.ts";
 import { TelegramApi } from "./_telegram_api.ts";
+
+const gw = (home: string, args: string[], env: Record<string, string> = {}) =>
+  runGw(home, args, { env, timeoutMs: 60_000 });
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const ANTHROPIC_KEY = "sk-ant-test-good-key-0123456789";
@@ -19,37 +22,6 @@ const BAD_BOT_TOKEN = "654321:not-a-valid-token-zyxwvutsrq";
 const IDS = ["config", "permissions", "port", "kv", "model", "telegram", "clock", "gateway"];
 
 // ------------------------------------------------------------------ helpers
-
-/** A temp dir (mode 0700); `await using` removes it. */
-async function tempDir(prefix: string) {
-  const path = await Deno.makeTempDir({ prefix });
-  return {
-    path,
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(path, { recursive: true }).catch(() => {});
-    },
-  };
-}
-
-/** Run `gw <args>` with HOME `home`, killed after 60 s. */
-async function gw(home: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: gwRunArgs(...args),
-    cwd: ROOT,
-    env: await childEnv(home, env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  } as RunResult;
-}
 
 /** `gw doctor --state-dir dir --json`: the report, and the run. */
 async function doctor(home: string, dir: string, extra: string[] = []) {

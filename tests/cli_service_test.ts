@@ -7,9 +7,11 @@
  * systemd is not running (it would start a real service otherwise).
  */
 import assert from "node:assert/strict";
-import { gwRunArgs } from "./_helpers.ts";
-import { childEnv, okRun, type RunResult, show } from "./_cli.ts";
+import { okRun, runGw, show, tempDir } from "./_cli.ts";
 import { serviceCommand, systemdUnit } from "../lib/cli/service.ts";
+
+const gw = (home: string, args: string[], env: Record<string, string> = {}) =>
+  runGw(home, args, { env, timeoutMs: 30_000 });
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -43,37 +45,6 @@ if (SYSTEMD_RUNS) {
     "cli_service_test: systemd runs this machine, so 'gw service install' would start a real " +
       "service; the install test is ignored",
   );
-}
-
-/** A temp dir; `await using` removes it. */
-async function tempDir(prefix: string) {
-  const path = await Deno.makeTempDir({ prefix });
-  return {
-    path,
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(path, { recursive: true }).catch(() => {});
-    },
-  };
-}
-
-/** Run `gw <args>` with HOME `home` (and `env`), killed after 30 s. */
-async function gw(home: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: gwRunArgs(...args),
-    cwd: ROOT,
-    env: await childEnv(home, env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(30_000),
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  } as RunResult;
 }
 
 /**

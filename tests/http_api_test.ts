@@ -14,6 +14,7 @@ import {
   startTestGateway,
   TEST_TOKEN,
   type TestGateway,
+  until as waitFor,
 } from "./_helpers.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "./_fake_anthropic.ts";
 
@@ -82,20 +83,8 @@ function systemOf(body: Record<string, unknown>): string {
   return Array.isArray(s) ? s.map((b) => b.text).join("\n") : "";
 }
 
-/** Poll `fn` until it returns something truthy. */
-async function until<T>(
-  fn: () => T | Promise<T>,
-  what: string,
-  ms = 10_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** {@link waitFor}, polling every 25 ms. */
+const until = <T>(fn: () => T | Promise<T>, what: string, ms = 10_000) => waitFor(fn, what, ms, 25);
 
 async function sessionKeys(t: TestGateway): Promise<string[]> {
   const c = await connected(t.url);

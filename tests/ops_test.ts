@@ -3,18 +3,8 @@
  * tells a load balancer the truth about the store.
  */
 import assert from "node:assert/strict";
-import { connected, ok, startTestGateway, TEST_TOKEN } from "./_helpers.ts";
+import { connected, ok, startTestGateway, TEST_TOKEN, until } from "./_helpers.ts";
 import { GwChild } from "./_gw_child.ts";
-
-async function until<T>(fn: () => T | Promise<T>, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 Deno.test({
   name: "SIGHUP reloads gw.json; an invalid file keeps the running config",

@@ -12,6 +12,7 @@ import {
   RawClient,
   startTestGateway,
   type TestGateway,
+  until,
 } from "./_helpers.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "./_fake_anthropic.ts";
 import { type BotCall, TelegramApi } from "./_telegram_api.ts";
@@ -24,21 +25,6 @@ function agentConfig(fake: FakeAnthropic): Record<string, unknown> {
     agents: { defaults: { model: "anthropic/claude-sonnet-4-6" } },
     models: { providers: { anthropic: { apiKey: "k-test", baseUrl: fake.url } } },
   };
-}
-
-/** Poll `fn` until it returns something truthy. */
-async function until<T>(
-  fn: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

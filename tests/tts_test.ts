@@ -18,9 +18,13 @@ import {
   type RawClient,
   startTestGateway,
   type TestGateway,
+  until as waitFor,
 } from "./_helpers.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "./_fake_anthropic.ts";
 import { TelegramApi } from "./_telegram_api.ts";
+
+/** {@link waitFor} with this file's longer default. */
+const until = <T>(fn: () => T | Promise<T>, what: string, ms = 15_000) => waitFor(fn, what, ms);
 
 // ---- espeak-ng present? ------------------------------------------------------------------
 
@@ -585,16 +589,6 @@ Deno.test("tts.enable, tts.disable and tts.setProvider persist across a restart"
 
 const TOKEN = "424242:AAtts-test-token-abcdefghijk";
 const USER = 5005;
-
-async function until<T>(fn: () => T | Promise<T>, what: string, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Chat extends AsyncDisposable {
   tg: TelegramApi;

@@ -21,22 +21,7 @@ import {
   UI_TEST,
   type UiHarness,
 } from "./_browser.ts";
-import { type AnyFrame, connected, ok, type RawClient } from "./_helpers.ts";
-
-/** Poll `fn` until it returns something truthy; fail saying what did not happen. */
-async function until<T>(
-  fn: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { type AnyFrame, connected, ok, type RawClient, until } from "./_helpers.ts";
 
 const ZONE = "Europe/Berlin";
 

@@ -25,25 +25,11 @@ import {
   RawClient,
   signedConnected,
   TEST_TOKEN,
+  until,
 } from "./_helpers.ts";
 import { startFakeAnthropic } from "./_fake_anthropic.ts";
 import { TelegramApi } from "./_telegram_api.ts";
 import { DeviceIdentity } from "../lib/client/identity.ts";
-
-/** Poll `fn` until it returns something truthy; fail saying what did not happen. */
-async function until<T>(
-  fn: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A logged-in page of `ui` at `size`, on page `id`. */
 async function openPage(
