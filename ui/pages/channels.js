@@ -19,7 +19,7 @@
  */
 import { clear, h, notAvailable } from "../lib/dom.js";
 import { relative } from "../lib/fmt.js";
-import { visible } from "./approvals.js";
+import { visible } from "../lib/text.js";
 
 /**
  * A person's word for an account's state, and a class for its badge.

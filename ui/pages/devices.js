@@ -19,7 +19,7 @@
  */
 import { clear, h, notAvailable } from "../lib/dom.js";
 import { dateTime, relative } from "../lib/fmt.js";
-import { shortId, visible } from "./approvals.js";
+import { shortId, visible } from "../lib/text.js";
 
 /**
  * A two-step button: the first click arms it ("Confirm …"), a second click

@@ -21,7 +21,7 @@
  */
 import { clear, debounce, h, notAvailable } from "../lib/dom.js";
 import { bytes, dateTime } from "../lib/fmt.js";
-import { visible } from "./approvals.js";
+import { visible } from "../lib/text.js";
 
 /** Lines kept in the page. */
 export const MAX_LINES = 1000;

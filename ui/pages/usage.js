@@ -17,7 +17,7 @@
  */
 import { clear, debounce, h, notAvailable, s } from "../lib/dom.js";
 import { cost, num, tokens } from "../lib/fmt.js";
-import { visible } from "./approvals.js";
+import { visible } from "../lib/text.js";
 
 /** @typedef {"tokens" | "cost"} Metric */
 
