@@ -34,6 +34,106 @@ export function pct(xs: number[], p: number, digits = 3): number {
   return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))]! * f) / f;
 }
 
+/** One process of a tree, from `ps`. */
+export interface Proc {
+  pid: number;
+  ppid: number;
+  rssKB: number;
+  args: string;
+}
+
+/** `root` and all its descendants (root first), with their VmRSS; [] when `ps` fails. */
+export function procTree(root: number): Proc[] {
+  let text = "";
+  try {
+    const o = new Deno.Command("ps", {
+      args: ["-e", "-o", "pid=,ppid=,rss=,args="],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    text = new TextDecoder().decode(o.stdout);
+  } catch {
+    return [];
+  }
+  const all: Proc[] = [];
+  for (const line of text.split("\n")) {
+    const m = line.match(/^\s*(\d+)\s+(\d+)\s+(\d+)\s+(.*)$/);
+    if (m) all.push({ pid: +m[1]!, ppid: +m[2]!, rssKB: +m[3]!, args: m[4]!.slice(0, 400) });
+  }
+  const tree = all.filter((p) => p.pid === root);
+  for (let i = 0; i < tree.length; i++) {
+    for (const p of all) if (p.ppid === tree[i]!.pid) tree.push(p);
+  }
+  return tree;
+}
+
+/** True while `pid` exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  const st = procRead(`/proc/${pid}/stat`);
+  return st !== "" && st.slice(st.lastIndexOf(")") + 2, st.lastIndexOf(")") + 3) !== "Z";
+}
+
+/** The connect frame (id "1") of an admin operator client with `token`, protocol 3–4. */
+export function connectFrame(token: string, version = "bench"): string {
+  return JSON.stringify({
+    type: "req",
+    id: "1",
+    method: "connect",
+    params: {
+      minProtocol: 3,
+      maxProtocol: 4,
+      client: { id: "cli", version, platform: "linux", mode: "cli" },
+      role: "operator",
+      scopes: ["operator.admin"],
+      auth: { token },
+    },
+  });
+}
+
+/**
+ * One handshake attempt against any gateway: "ok" on hello-ok, else why not
+ * ("socket-error", "timeout", "UNAVAILABLE/startup-sidecars", …). Closes the
+ * socket either way.
+ */
+export function tryHandshake(url: string, token: string, timeoutMs: number): Promise<string> {
+  const connect = connectFrame(token);
+  return new Promise((resolve) => {
+    let done = false;
+    let ws: WebSocket;
+    const finish = (why: string) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try {
+        ws.close();
+      } catch { /* closing */ }
+      resolve(why);
+    };
+    const timer = setTimeout(() => finish("timeout"), timeoutMs);
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      finish("exception");
+      return;
+    }
+    ws.onmessage = (ev) => {
+      const d = String(ev.data);
+      // Test the response first: hello-ok lists "connect.challenge" among its events.
+      if (d.startsWith('{"type":"res","id":"1","ok":true')) finish("ok");
+      else if (d.startsWith('{"type":"res","id":"1"')) {
+        let why = "error";
+        try {
+          const e = JSON.parse(d).error;
+          why = [e?.code ?? why, e?.details?.reason].filter(Boolean).join("/");
+        } catch { /* keep */ }
+        finish(why);
+      } else if (d.includes('"connect.challenge"')) ws.send(connect);
+    };
+    ws.onerror = () => finish("socket-error");
+    ws.onclose = () => finish("closed");
+  });
+}
+
 /** A running gw child. */
 export interface Child {
   proc: Deno.ChildProcess;

@@ -207,6 +207,77 @@ export async function makeOpenclawHome(extra: Record<string, unknown> = {}): Pro
   return home;
 }
 
+/** A home for `openclaw gateway run`, and how to clean up after it. */
+export interface OpenclawGatewayHome {
+  home: string;
+  /** `node <entry> gateway run …` arguments after the node binary: loopback, token auth. */
+  args: string[];
+  /**
+   * Removes the home, OpenClaw's lock files for this home's state db (it keeps
+   * them in /tmp/openclaw-state-locks-<uid>/ whatever TMPDIR says, named
+   * `<kind>.<first 8 hex of sha256(db path)>.lock.sqlite`) and /tmp/openclaw if
+   * it was not there before. Resolves to the number of lock files removed.
+   */
+  cleanup: () => Promise<{ removedLockFiles: number; removedTmpOpenclaw: boolean }>;
+}
+
+/**
+ * An isolated home for the real OpenClaw gateway on `port`, started as
+ * WIRE.md §1 did: loopback, token auth, and a config that turns off the update
+ * check, the model catalog refresh and mDNS (`gateway.mode` "local").
+ */
+export async function makeOpenclawGatewayHome(
+  oc: Openclaw,
+  port: number,
+  token: string,
+): Promise<OpenclawGatewayHome> {
+  const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+  const tmpOpenclawBefore = await exists("/tmp/openclaw");
+  const locksDir = `/tmp/openclaw-state-locks-${Deno.uid() ?? 0}`;
+  const locksDirBefore = await exists(locksDir);
+  const home = await makeOpenclawHome({
+    gateway: { mode: "local", bind: "loopback", port, auth: { mode: "token" } },
+    models: { catalogRefresh: { enabled: false } },
+    discovery: { mdns: { mode: "off" } },
+  });
+  const dbPath = `${await Deno.realPath(home)}/.openclaw/state/openclaw.sqlite`;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(dbPath));
+  const dbHash = [...new Uint8Array(digest)].map((x) => x.toString(16).padStart(2, "0")).join("")
+    .slice(0, 8);
+  const args = [
+    oc.entry,
+    "gateway",
+    "run",
+    "--port",
+    String(port),
+    "--bind",
+    "loopback",
+    "--auth",
+    "token",
+    "--token",
+    token,
+    "--allow-unconfigured",
+  ];
+  const cleanup = async () => {
+    await Deno.remove(home, { recursive: true }).catch(() => {});
+    let removedLockFiles = 0;
+    for (const e of await Array.fromAsync(Deno.readDir(locksDir)).catch(() => [])) {
+      if (e.isFile && e.name.endsWith(`.${dbHash}.lock.sqlite`)) {
+        await Deno.remove(`${locksDir}/${e.name}`).then(() => removedLockFiles++, () => {});
+      }
+    }
+    if (!locksDirBefore) await Deno.remove(locksDir).catch(() => {}); // only if empty
+    // Its file log goes to the home (logging.file); if it still made /tmp/openclaw, that is ours.
+    let removedTmpOpenclaw = false;
+    if (!tmpOpenclawBefore && await exists("/tmp/openclaw")) {
+      await Deno.remove("/tmp/openclaw", { recursive: true }).catch(() => {});
+      removedTmpOpenclaw = true;
+    }
+    return { removedLockFiles, removedTmpOpenclaw };
+  };
+  return { home, args, cleanup };
+}
+
 /** Run `tasks` at most `limit` at a time; results in task order. */
 export async function pool<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T[]> {
   const results: T[] = new Array(tasks.length);

@@ -32,7 +32,8 @@
  */
 import { parseArgs } from "node:util";
 import { gwRunArgs } from "./_helpers.ts";
-import { findOpenclaw, makeOpenclawHome, openclawDir, openclawEnv } from "./_openclaw.ts";
+import { alive, connectFrame, procTree, tryHandshake } from "./_bench_util.ts";
+import { findOpenclaw, makeOpenclawGatewayHome, openclawDir, openclawEnv } from "./_openclaw.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -187,45 +188,6 @@ function procRead(path: string): string {
 function rssKB(pid: number): number | null {
   const m = procRead(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+)/);
   return m ? Number(m[1]) : null;
-}
-
-/** One process of a tree, from `ps`. */
-interface Proc {
-  pid: number;
-  ppid: number;
-  rssKB: number;
-  args: string;
-}
-
-/** `root` and all its descendants (root first), with their VmRSS; [] when `ps` fails. */
-function procTree(root: number): Proc[] {
-  let text = "";
-  try {
-    const o = new Deno.Command("ps", {
-      args: ["-e", "-o", "pid=,ppid=,rss=,args="],
-      stdout: "piped",
-      stderr: "null",
-    }).outputSync();
-    text = dec.decode(o.stdout);
-  } catch {
-    return [];
-  }
-  const all: Proc[] = [];
-  for (const line of text.split("\n")) {
-    const m = line.match(/^\s*(\d+)\s+(\d+)\s+(\d+)\s+(.*)$/);
-    if (m) all.push({ pid: +m[1]!, ppid: +m[2]!, rssKB: +m[3]!, args: m[4]!.slice(0, 400) });
-  }
-  const tree = all.filter((p) => p.pid === root);
-  for (let i = 0; i < tree.length; i++) {
-    for (const p of all) if (p.ppid === tree[i]!.pid) tree.push(p);
-  }
-  return tree;
-}
-
-/** True while `pid` exists and is not a zombie. */
-function alive(pid: number): boolean {
-  const st = procRead(`/proc/${pid}/stat`);
-  return st !== "" && st.slice(st.lastIndexOf(")") + 2, st.lastIndexOf(")") + 3) !== "Z";
 }
 
 /** SIGTERM, then after `graceMs` SIGKILL, each of `pids` (by id) that is still there. */
@@ -426,61 +388,7 @@ function spawnServer(kind: Gw["kind"], args: string[], port: number, o: SpawnOpt
   };
 }
 
-const CONNECT = JSON.stringify({
-  type: "req",
-  id: "1",
-  method: "connect",
-  params: {
-    minProtocol: 3,
-    maxProtocol: 4,
-    client: { id: "cli", version: "bench", platform: "linux", mode: "cli" },
-    role: "operator",
-    scopes: ["operator.admin"],
-    auth: { token: TOKEN },
-  },
-});
-
-/**
- * One handshake attempt: "ok" on hello-ok, else why not ("socket-error", "timeout",
- * "UNAVAILABLE/startup-sidecars", …). Closes the socket either way.
- */
-function tryHandshake(url: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve) => {
-    let done = false;
-    let ws: WebSocket;
-    const finish = (why: string) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      try {
-        ws.close();
-      } catch { /* closing */ }
-      resolve(why);
-    };
-    const timer = setTimeout(() => finish("timeout"), timeoutMs);
-    try {
-      ws = new WebSocket(url);
-    } catch {
-      finish("exception");
-      return;
-    }
-    ws.onmessage = (ev) => {
-      const d = String(ev.data);
-      // Test the response first: hello-ok lists "connect.challenge" among its events.
-      if (d.startsWith('{"type":"res","id":"1","ok":true')) finish("ok");
-      else if (d.startsWith('{"type":"res","id":"1"')) {
-        let why = "error";
-        try {
-          const e = JSON.parse(d).error;
-          why = [e?.code ?? why, e?.details?.reason].filter(Boolean).join("/");
-        } catch { /* keep */ }
-        finish(why);
-      } else if (d.includes('"connect.challenge"')) ws.send(CONNECT);
-    };
-    ws.onerror = () => finish("socket-error");
-    ws.onclose = () => finish("closed");
-  });
-}
+const CONNECT = connectFrame(TOKEN);
 
 /** The frame a server sends for one `health` request, id "2", after the handshake; null if none. */
 function healthFrame(url: string, timeoutMs: number): Promise<string | null> {
@@ -538,7 +446,7 @@ async function measureStart(
     let attempts = 0;
     while (!exited && attempts < 10_000 && now() < deadline) {
       attempts++;
-      if (await tryHandshake(gw.url, 2000) === "ok") {
+      if (await tryHandshake(gw.url, TOKEN, 2000) === "ok") {
         const ms = now() - gw.spawnedAt;
         const listenAt = await Promise.race([gw.listening, sleep(500).then(() => null)]);
         const listenMs = listenAt === null ? null : listenAt - gw.spawnedAt;
@@ -724,48 +632,18 @@ async function openclawPhase(): Promise<Record<string, Any>> {
   let port = freePort();
   while (port === OPENCLAW_DEFAULT_PORT) port = freePort();
   const out: Record<string, Any> = { version: oc.version, node: oc.nodeVersion, port };
-  const tmpOpenclawBefore = await Deno.stat("/tmp/openclaw").then(() => true, () => false);
-  const home = await makeOpenclawHome({
-    gateway: { mode: "local", bind: "loopback", port, auth: { mode: "token" } },
-    models: { catalogRefresh: { enabled: false } },
-    discovery: { mdns: { mode: "off" } },
-  });
+  const ocHome = await makeOpenclawGatewayHome(oc, port, TOKEN);
+  const home = ocHome.home;
   tempDirs.add(home);
-  // It keeps lock files in /tmp/openclaw-state-locks-<uid>/ whatever TMPDIR says, named
-  // `<kind>.<first 8 hex of sha256(state db path)>.lock.sqlite`: ours are removed afterwards.
-  const locksDir = `/tmp/openclaw-state-locks-${Deno.uid() ?? 0}`;
-  const locksDirBefore = await Deno.stat(locksDir).then(() => true, () => false);
-  const dbPath = `${await Deno.realPath(home)}/.openclaw/state/openclaw.sqlite`;
-  const dbHash = [...new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(dbPath)))]
-    .map((x) => x.toString(16).padStart(2, "0")).join("").slice(0, 8);
-  let removedLocks = 0;
-  const removeLocks = async () => {
-    for (const e of await Array.fromAsync(Deno.readDir(locksDir)).catch(() => [])) {
-      if (e.isFile && e.name.endsWith(`.${dbHash}.lock.sqlite`)) {
-        await Deno.remove(`${locksDir}/${e.name}`).then(() => removedLocks++, () => {});
-      }
-    }
-    if (!locksDirBefore) await Deno.remove(locksDir).catch(() => {}); // only if empty
+  const removeLeftovers = async () => {
+    Object.assign(out, await ocHome.cleanup());
   };
-  cleanups.add(removeLocks);
+  cleanups.add(removeLeftovers);
   let s: Gw | null = null;
   try {
     s = spawnServer(
       "openclaw",
-      [
-        oc.entry,
-        "gateway",
-        "run",
-        "--port",
-        String(port),
-        "--bind",
-        "loopback",
-        "--auth",
-        "token",
-        "--token",
-        TOKEN,
-        "--allow-unconfigured",
-      ],
+      ocHome.args,
       port,
       {
         cmd: oc.node,
@@ -789,7 +667,7 @@ async function openclawPhase(): Promise<Record<string, Any>> {
     const deadline = gwy.spawnedAt + OC.startTimeoutMs;
     while (!exited && now() < deadline) {
       attempts++;
-      const why = await tryHandshake(gwy.url, 10_000);
+      const why = await tryHandshake(gwy.url, TOKEN, 10_000);
       if (why === "ok") {
         helloAt = now();
         break;
@@ -877,16 +755,9 @@ async function openclawPhase(): Promise<Record<string, Any>> {
       out.stopMs = Math.round(now() - t);
       out.leftRunning = pids.filter(alive);
     }
-    await Deno.remove(home, { recursive: true }).catch(() => {});
     tempDirs.delete(home);
-    await removeLocks();
-    cleanups.delete(removeLocks);
-    out.removedLockFiles = removedLocks;
-    // Its file log goes to the home (logging.file); if it still made /tmp/openclaw, that is ours.
-    if (!tmpOpenclawBefore && await Deno.stat("/tmp/openclaw").then(() => true, () => false)) {
-      await Deno.remove("/tmp/openclaw", { recursive: true }).catch(() => {});
-      out.removedTmpOpenclaw = true;
-    }
+    cleanups.delete(removeLeftovers);
+    await removeLeftovers();
   }
   return out;
 }

@@ -345,3 +345,40 @@ Deno.test("a client that never reads is dropped at maxBufferedBytes; a reading c
   await reader.close();
   await writer.close();
 });
+
+Deno.test("pre-auth sockets closed for a bad first frame free their slot at once, even when the peer ignores the close", async () => {
+  await using gw = await startTestGateway({ config: { gateway: { maxPreauthPerIp: 3 } } });
+  const held: RawWs[] = [];
+  try {
+    // Three ways to be closed before auth: malformed JSON (1008), a first request that is not
+    // connect (1008), a frame over the 64 KiB pre-auth cap (1009). None of these peers answers
+    // the close frame or ends its TCP connection, so only the gateway can free their slots.
+    const bad: [unknown, string][] = [
+      ["{not json", "closed 1008"],
+      [{ type: "req", id: "1", method: "health" }, "closed 1008"],
+      ["x".repeat(70_000), "closed 1009"],
+    ];
+    for (const [frame, expected] of bad) {
+      const w = await RawWs.open(gw.port);
+      assert.equal(w.status, 101);
+      held.push(w);
+      assert.equal((await w.frame()).event, "connect.challenge");
+      if (typeof frame === "string") await w.conn.write(wsFrame(frame));
+      else await w.send(frame);
+      const got = await w.frame().then(() => "frame", (e) => (e as Error).message);
+      if (got === "frame") {
+        // An error response comes before the close.
+        assert.equal(await w.frame().then(() => "frame", (e) => (e as Error).message), expected);
+      } else assert.equal(got, expected);
+    }
+    // All three slots of this address were used by closed sockets whose TCP is still open.
+    // The next client from the same address is served at once.
+    const t0 = performance.now();
+    const legit = await connected(gw.url);
+    assert.equal((await legit.request("health")).ok, true);
+    assert.ok(performance.now() - t0 < 2000, "the legitimate connect took over 2 s");
+    await legit.close();
+  } finally {
+    for (const w of held) w.close();
+  }
+});
