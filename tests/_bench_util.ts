@@ -186,10 +186,12 @@ export async function startGw(
   throw new Error(`gw did not start: ${out}`);
 }
 
-/** Stop a gw child with SIGTERM and wait for it. */
-export async function stopGw(c: Child): Promise<void> {
+/** Stop a gw child with SIGTERM and wait for it (SIGKILL after `graceMs`). */
+export async function stopGw(c: Pick<Child, "proc">, graceMs = 15_000): Promise<void> {
   c.proc.kill("SIGTERM");
+  const killer = setTimeout(() => c.proc.kill("SIGKILL"), graceMs);
   await c.proc.status;
+  clearTimeout(killer);
 }
 
 /** Replace (or append) the section under `heading` in docs/benchmarks.md. */

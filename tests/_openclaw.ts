@@ -7,6 +7,8 @@
  * hand. {@link findOpenclaw} returns null when it is missing or unusable.
  */
 
+import { alive, procTree, tryHandshake, withFdLimit } from "./_bench_util.ts";
+
 /** Where the openclaw install is looked for. */
 export function openclawDir(): string {
   const fromEnv = Deno.env.get("GW_OPENCLAW_DIR");
@@ -230,6 +232,7 @@ export async function makeOpenclawGatewayHome(
   oc: Openclaw,
   port: number,
   token: string,
+  extraConfig: Record<string, unknown> = {},
 ): Promise<OpenclawGatewayHome> {
   const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
   const tmpOpenclawBefore = await exists("/tmp/openclaw");
@@ -239,6 +242,7 @@ export async function makeOpenclawGatewayHome(
     gateway: { mode: "local", bind: "loopback", port, auth: { mode: "token" } },
     models: { catalogRefresh: { enabled: false } },
     discovery: { mdns: { mode: "off" } },
+    ...extraConfig,
   });
   const dbPath = `${await Deno.realPath(home)}/.openclaw/state/openclaw.sqlite`;
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(dbPath));
@@ -276,6 +280,99 @@ export async function makeOpenclawGatewayHome(
     return { removedLockFiles, removedTmpOpenclaw };
   };
   return { home, args, cleanup };
+}
+
+/** A running OpenClaw gateway (see {@link startOpenclawGateway}). */
+export interface OpenclawGateway {
+  oc: Openclaw;
+  url: string;
+  home: string;
+  /** Seconds from spawn to the first hello-ok. */
+  helloSeconds: number;
+  /** The `openclaw-gateway` process (the spawned CLI re-executes itself under that title). */
+  mainPid: number;
+  /** RSS of every process under the spawned one (the gateway runs helper processes), MB. */
+  treeRssMB: () => number;
+  /** SIGTERM (it drains), SIGKILL for what outlives 10 s, then the home and lock files go. */
+  stop: () => Promise<void>;
+}
+
+/**
+ * Start the real OpenClaw gateway on a free port (never 18789, which its own
+ * CLI probes) as tests/bench.ts does, under `bash -c "ulimit -n …; exec …"`
+ * so thousands of sockets fit, and wait for its first hello-ok (3 min at
+ * most). `config` is merged into the home's config (models, agents, …); `env`
+ * into its environment (OPENCLAW_SKIP_CRON, say).
+ */
+export async function startOpenclawGateway(
+  oc: Openclaw,
+  token: string,
+  opts: { config?: Record<string, unknown>; env?: Record<string, string> } = {},
+): Promise<OpenclawGateway> {
+  let port = 0;
+  do {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    port = (l.addr as Deno.NetAddr).port;
+    l.close();
+  } while (port === 18789);
+  const ocHome = await makeOpenclawGatewayHome(oc, port, token, opts.config);
+  const spawnedAt = performance.now();
+  const child = new Deno.Command("bash", {
+    args: withFdLimit([oc.node, ...ocHome.args]),
+    cwd: ocHome.home,
+    clearEnv: true,
+    env: openclawEnv(oc, ocHome.home, opts.env),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let tail = "";
+  void (async () => {
+    try {
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+        tail = (tail + chunk).slice(-2000);
+      }
+    } catch { /* closed */ }
+  })();
+  let exited = false;
+  void child.status.then(() => (exited = true));
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const stop = async () => {
+    const pids = procTree(child.pid).map((p) => p.pid);
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    const deadline = performance.now() + 10_000;
+    while (pids.some(alive) && performance.now() < deadline) await sleep(100);
+    for (const p of pids.filter(alive)) {
+      try {
+        Deno.kill(p, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await child.status;
+    await ocHome.cleanup();
+  };
+  try {
+    const url = `ws://127.0.0.1:${port}`;
+    let hello = false;
+    while (!exited && performance.now() - spawnedAt < 180_000) {
+      if (await tryHandshake(url, token, 10_000) === "ok") {
+        hello = true;
+        break;
+      }
+      await sleep(100);
+    }
+    if (!hello) throw new Error(`OpenClaw gave no hello-ok: ${tail.slice(-500)}`);
+    const helloSeconds = Math.round((performance.now() - spawnedAt) / 100) / 10;
+    const mainPid = procTree(child.pid).find((p) => p.args.startsWith("openclaw-gateway"))?.pid ??
+      child.pid;
+    const treeRssMB = () =>
+      Math.round(procTree(child.pid).reduce((n, p) => n + p.rssKB, 0) / 102.4) / 10;
+    return { oc, url, home: ocHome.home, helloSeconds, mainPid, treeRssMB, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }
 
 /** Run `tasks` at most `limit` at a time; results in task order. */

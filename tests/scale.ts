@@ -26,17 +26,8 @@
  */
 import { parseArgs } from "node:util";
 import { TEST_TOKEN } from "./_helpers.ts";
-import {
-  alive,
-  procRead,
-  procTree,
-  ROOT,
-  rssMB,
-  startGw,
-  tryHandshake,
-  withFdLimit,
-} from "./_bench_util.ts";
-import { findOpenclaw, makeOpenclawGatewayHome, openclawDir, openclawEnv } from "./_openclaw.ts";
+import { procRead, ROOT, rssMB, startGw, stopGw, withFdLimit } from "./_bench_util.ts";
+import { findOpenclaw, openclawDir, startOpenclawGateway } from "./_openclaw.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -63,8 +54,6 @@ const TARGET_RSS_MB = 400;
 const TARGET_P99_MS = 20;
 /** OpenClaw's idle RSS is read this long after its first hello-ok (as the bench and WIRE.md §10). */
 const OPENCLAW_IDLE_SECONDS = 30;
-/** The port OpenClaw's own CLI probes (WIRE.md §11): never use it. */
-const OPENCLAW_DEFAULT_PORT = 18789;
 
 const log = (s: string): void => console.error(`[scale] ${s}`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -138,105 +127,35 @@ async function startGwServer(): Promise<Server> {
     idleRssMB: rssMB(pid),
     extra: { idleRssAfterSeconds: 3 },
     stop: async () => {
-      gw.proc.kill("SIGTERM");
-      const killer = setTimeout(() => gw.proc.kill("SIGKILL"), 15_000);
-      await gw.proc.status;
-      clearTimeout(killer);
+      await stopGw(gw);
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     },
   };
-}
-
-function freePort(): number {
-  for (;;) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    l.close();
-    if (port !== OPENCLAW_DEFAULT_PORT) return port;
-  }
 }
 
 /** The real OpenClaw gateway, started as tests/bench.ts starts it, under the same fd limit as gw. */
 async function startOpenclawServer(): Promise<Server> {
   const oc = findOpenclaw();
   if (!oc) throw new Error(`no usable OpenClaw install in ${openclawDir()} (.ci/run installs it)`);
-  const port = freePort();
-  const ocHome = await makeOpenclawGatewayHome(oc, port, TEST_TOKEN);
-  const child = new Deno.Command("bash", {
-    args: withFdLimit([oc.node, ...ocHome.args]),
-    cwd: ocHome.home,
-    clearEnv: true,
-    env: openclawEnv(oc, ocHome.home, { OPENCLAW_SKIP_CRON: "1" }),
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let tail = "";
-  void (async () => {
-    try {
-      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-        tail = (tail + chunk).slice(-2000);
-      }
-    } catch { /* closed */ }
-  })();
-  let exited = false;
-  void child.status.then(() => (exited = true));
-  const stop = async () => {
-    // SIGTERM to the CLI drains the gateway; helpers that outlive it are killed by id.
-    const pids = procTree(child.pid).map((p) => p.pid);
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    const deadline = performance.now() + 10_000;
-    while (pids.some(alive) && performance.now() < deadline) await sleep(100);
-    for (const p of pids.filter(alive)) {
-      try {
-        Deno.kill(p, "SIGKILL");
-      } catch { /* gone */ }
-    }
-    await child.status;
-    await ocHome.cleanup();
+  const g = await startOpenclawGateway(oc, TEST_TOKEN, { env: { OPENCLAW_SKIP_CRON: "1" } });
+  log(`OpenClaw ${oc.version} answered hello-ok after ${g.helloSeconds} s; idle RSS in 30 s`);
+  await sleep(OPENCLAW_IDLE_SECONDS * 1000);
+  return {
+    kind: "openclaw",
+    label: `OpenClaw ${oc.version} (Node ${oc.nodeVersion})`,
+    url: g.url,
+    pid: g.mainPid,
+    treeRssMB: g.treeRssMB,
+    idleRssMB: rssMB(g.mainPid),
+    extra: {
+      version: oc.version,
+      node: oc.nodeVersion,
+      helloSeconds: g.helloSeconds,
+      idleRssAfterSeconds: OPENCLAW_IDLE_SECONDS,
+      idleTreeRssMB: g.treeRssMB(),
+    },
+    stop: g.stop,
   };
-  try {
-    const t0 = performance.now();
-    const url = `ws://127.0.0.1:${port}`;
-    let hello = false;
-    while (!exited && performance.now() - t0 < 180_000) {
-      if (await tryHandshake(url, TEST_TOKEN, 10_000) === "ok") {
-        hello = true;
-        break;
-      }
-      await sleep(100);
-    }
-    if (!hello) throw new Error(`OpenClaw gave no hello-ok: ${tail.slice(-500)}`);
-    const helloSeconds = Math.round((performance.now() - t0) / 100) / 10;
-    log(`OpenClaw ${oc.version} answered hello-ok after ${helloSeconds} s; idle RSS in 30 s`);
-    await sleep(OPENCLAW_IDLE_SECONDS * 1000);
-    // The main process is the one titled `openclaw-gateway` (the spawned CLI re-executes itself).
-    const mainPid = procTree(child.pid).find((p) => p.args.startsWith("openclaw-gateway"))?.pid ??
-      child.pid;
-    const treeRssMB = () =>
-      Math.round(procTree(child.pid).reduce((n, p) => n + p.rssKB, 0) / 102.4) / 10;
-    return {
-      kind: "openclaw",
-      label: `OpenClaw ${oc.version} (Node ${oc.nodeVersion})`,
-      url,
-      pid: mainPid,
-      treeRssMB,
-      idleRssMB: rssMB(mainPid),
-      extra: {
-        version: oc.version,
-        node: oc.nodeVersion,
-        helloSeconds,
-        idleRssAfterSeconds: OPENCLAW_IDLE_SECONDS,
-        idleTreeRssMB: treeRssMB(),
-      },
-      stop,
-    };
-  } catch (e) {
-    await stop();
-    throw e;
-  }
 }
 
 /** The measurements of one server; `reasons` lists the targets it missed. */

@@ -1,5 +1,6 @@
 /**
- * Soak: `deno task soak [--minutes 5] [--clients 1000] [--out FILE]`.
+ * Soak: `deno task soak [--minutes 5] [--clients 1000] [--server gw|openclaw]
+ * [--chat-per-second 2] [--out FILE]`.
  *
  * Starts gw as a child exactly as `deno task start` runs it (under
  * `bash -c "ulimit -n ...; exec deno run ..."` so 1,000+ sockets fit), with the
@@ -23,6 +24,14 @@
  * 5-minute value (median of minute 4–5), as issue 11's target puts it; both
  * growths are reported.
  *
+ * `--server openclaw` runs the same client and workload against the real
+ * OpenClaw gateway (tests/_openclaw.ts, the install .ci/run keeps in
+ * ~/.cache/gw-compat) with the same fake as its Anthropic provider
+ * (`api: "anthropic-messages"`); RSS and fds are then those of its
+ * `openclaw-gateway` process (its whole process tree is sampled too), the
+ * store size is its state dir, and heap / event-loop columns stay empty (its
+ * `status` has neither).
+ *
  * Prints a table of samples and one JSON summary line. With --out the summary
  * and every sample go to that file, rewritten after each sample while the run
  * goes on (so an interrupted long run keeps its data).
@@ -32,21 +41,32 @@
 import { parseArgs } from "node:util";
 import { startFakeAnthropic } from "./_fake_anthropic.ts";
 import { TEST_TOKEN } from "./_helpers.ts";
-import { pct, procRead, rssMB, startGw } from "./_bench_util.ts";
+import { pct, procRead, rssMB, startGw, stopGw } from "./_bench_util.ts";
+import { findOpenclaw, openclawDir, startOpenclawGateway } from "./_openclaw.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
     minutes: { type: "string", default: "5" },
     clients: { type: "string", default: "1000" },
+    server: { type: "string", default: "gw" },
+    "chat-per-second": { type: "string", default: "2" },
     out: { type: "string" },
   },
   strict: true,
 });
 const MINUTES = Number(flags.minutes);
 const CLIENTS = Number(flags.clients);
-if (!(MINUTES > 0) || !(CLIENTS >= 1) || !Number.isInteger(CLIENTS)) {
-  console.error("usage: deno task soak [--minutes N] [--clients N] [--out FILE]");
+const SERVER = flags.server;
+const CHAT_PER_SECOND = Number(flags["chat-per-second"]);
+if (
+  !(MINUTES > 0) || !(CLIENTS >= 1) || !Number.isInteger(CLIENTS) ||
+  (SERVER !== "gw" && SERVER !== "openclaw") || !(CHAT_PER_SECOND >= 0)
+) {
+  console.error(
+    "usage: deno task soak [--minutes N] [--clients N] [--server gw|openclaw] " +
+      "[--chat-per-second N] [--out FILE]",
+  );
   Deno.exit(2);
 }
 const DURATION_MS = MINUTES * 60_000;
@@ -55,7 +75,6 @@ const WINDOW_MS = Math.min(60_000, DURATION_MS / 3);
 const SAMPLE_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const RPC_PER_SECOND = 50;
-const CHAT_PER_SECOND = 2;
 const CHURN_PER_SECOND = 5;
 const OPEN_CONCURRENCY = 16;
 
@@ -205,8 +224,81 @@ class Client {
 
 // ------------------------------------------------------------------ gw child
 
-function startGwShell(stateDir: string): Promise<{ proc: Deno.ChildProcess; url: string }> {
-  return startGw(stateDir, { raiseFdLimit: true });
+/** The gateway under soak: where it listens, whose figures count, how to stop it. */
+interface Server {
+  label: string;
+  url: string;
+  /** The process that holds the sockets: its RSS, fds and sockets are sampled. */
+  pid: number;
+  /** RSS of its whole process tree, MB. */
+  treeRssMB: () => number;
+  /** Bytes of its store (gw: gw.kv with -wal/-shm; OpenClaw: its state dir). */
+  storeBytes: () => number;
+  stop: () => Promise<void>;
+}
+
+const MODEL = "claude-sonnet-4-6";
+
+/** gw as `deno task start` runs it, with the fake as its Anthropic provider. */
+async function startGwServer(fakeUrl: string): Promise<Server> {
+  const stateDir = await Deno.makeTempDir({ prefix: "gw-soak-" });
+  await Deno.writeTextFile(
+    `${stateDir}/gw.json`,
+    JSON.stringify({
+      agents: { defaults: { model: `anthropic/${MODEL}` } },
+      models: { providers: { anthropic: { apiKey: "soak-key", baseUrl: fakeUrl } } },
+    }),
+  );
+  const gw = await startGw(stateDir, { raiseFdLimit: true });
+  log(`state ${stateDir}`);
+  return {
+    label: `gw (Deno ${Deno.version.deno})`,
+    url: gw.url,
+    pid: gw.proc.pid,
+    treeRssMB: () => rssMB(gw.proc.pid),
+    storeBytes: () => kvBytes(stateDir),
+    stop: async () => {
+      await stopGw(gw);
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** The real OpenClaw gateway with the same fake as its Anthropic provider, cron on. */
+async function startOpenclawServer(fakeUrl: string): Promise<Server> {
+  const oc = findOpenclaw();
+  if (!oc) throw new Error(`no usable OpenClaw install in ${openclawDir()} (.ci/run installs it)`);
+  const g = await startOpenclawGateway(oc, TEST_TOKEN, {
+    config: {
+      agents: { defaults: { model: { primary: `anthropic/${MODEL}` } } },
+      models: {
+        catalogRefresh: { enabled: false },
+        providers: {
+          anthropic: {
+            baseUrl: fakeUrl,
+            apiKey: "soak-key",
+            api: "anthropic-messages",
+            models: [{ id: MODEL, name: "Claude Sonnet (soak fake)" }],
+          },
+        },
+      },
+    },
+  });
+  log(`OpenClaw ${oc.version} answered hello-ok after ${g.helloSeconds} s; home ${g.home}`);
+  return {
+    label: `OpenClaw ${oc.version} (Node ${oc.nodeVersion})`,
+    url: g.url,
+    pid: g.mainPid,
+    treeRssMB: g.treeRssMB,
+    storeBytes: () => duBytes(`${g.home}/.openclaw`),
+    stop: g.stop,
+  };
+}
+
+function duBytes(dir: string): number {
+  const o = new Deno.Command("du", { args: ["-sk", dir], stdout: "piped", stderr: "null" })
+    .outputSync();
+  return Number(new TextDecoder().decode(o.stdout).split(/\s/)[0] ?? 0) * 1024;
 }
 
 function fdCounts(pid: number): { fds: number; sockets: number } {
@@ -238,6 +330,8 @@ interface Sample {
   fds: number;
   sockets: number;
   kvKB: number;
+  /** RSS of the server's whole process tree (OpenClaw runs helpers; gw is one process). */
+  treeRssMB: number;
   loopP99Ms: number | null;
   loopMaxMs: number | null;
   clients: number;
@@ -259,18 +353,10 @@ async function openMany(url: string, n: number): Promise<Client[]> {
 async function main(): Promise<number> {
   const fake = await startFakeAnthropic({ apiKey: "soak-key" });
   fake.script(() => ({ blocks: [{ type: "text", text: ["soak ", "reply ", "ok"] }], delayMs: 5 }));
-  const stateDir = await Deno.makeTempDir({ prefix: "gw-soak-" });
-  await Deno.writeTextFile(
-    `${stateDir}/gw.json`,
-    JSON.stringify({
-      agents: { defaults: { model: "anthropic/claude-sonnet-4-6" } },
-      models: { providers: { anthropic: { apiKey: "soak-key", baseUrl: fake.url } } },
-    }),
-  );
-  const gw = await startGwShell(stateDir);
-  const pid = gw.proc.pid;
+  const gw = SERVER === "gw" ? await startGwServer(fake.url) : await startOpenclawServer(fake.url);
+  const pid = gw.pid;
   const limit = procRead(`/proc/${pid}/limits`).match(/Max open files\s+(\d+)/)?.[1];
-  log(`gw pid ${pid} at ${gw.url} (open-files limit ${limit}); state ${stateDir}`);
+  log(`${gw.label}: pid ${pid} at ${gw.url} (open-files limit ${limit})`);
   const samples: Sample[] = [];
   let failed = false;
   try {
@@ -321,7 +407,7 @@ async function main(): Promise<number> {
       }
     }, 100);
     // Chat turns against the fake provider.
-    const chat = setInterval(() => {
+    const chat = CHAT_PER_SECOND > 0 && setInterval(() => {
       counts.chatSent++;
       void driver.request("chat.send", {
         sessionKey: sessions[turn % sessions.length],
@@ -357,7 +443,8 @@ async function main(): Promise<number> {
       driver.sweep(now);
     }, 1000);
 
-    const header = "   t(s)  rss MB  heap MB    fds  socks   kv KB  loop p99  loop max  clients";
+    const header =
+      "   t(s)  rss MB  tree MB  heap MB    fds  socks   kv KB  loop p99  loop max  clients";
     console.log(header);
     while (performance.now() < end) {
       await sleep(Math.min(SAMPLE_MS, end - performance.now()));
@@ -372,7 +459,8 @@ async function main(): Promise<number> {
         heapMB: st?.processMemory ? Math.round(st.processMemory.heapUsedBytes / 1e5) / 10 : null,
         fds: fd.fds,
         sockets: fd.sockets,
-        kvKB: Math.round(kvBytes(stateDir) / 1024),
+        kvKB: Math.round(gw.storeBytes() / 1024),
+        treeRssMB: gw.treeRssMB(),
         loopP99Ms: st?.eventLoop?.delayP99Ms ?? null,
         loopMaxMs: st?.eventLoop?.delayMaxMs ?? null,
         clients: clients.filter((c) => c.open).length,
@@ -388,6 +476,7 @@ async function main(): Promise<number> {
         [
           String(s.t).padStart(7),
           s.rssMB.toFixed(1).padStart(7),
+          s.treeRssMB.toFixed(1).padStart(8),
           (s.heapMB?.toFixed(1) ?? "-").padStart(8),
           String(s.fds).padStart(6),
           String(s.sockets).padStart(6),
@@ -399,7 +488,7 @@ async function main(): Promise<number> {
       );
     }
     clearInterval(rpc);
-    clearInterval(chat);
+    if (chat) clearInterval(chat);
     clearInterval(churn);
     // Let the last requests come back, then count what is still pending.
     const drainUntil = performance.now() + REQUEST_TIMEOUT_MS;
@@ -443,7 +532,9 @@ async function main(): Promise<number> {
     const col = <K extends keyof Sample>(k: K) =>
       samples.map((s) => s[k]).filter((v): v is NonNullable<Sample[K]> => v !== null) as number[];
     const summary = {
-      command: `deno task soak --minutes ${MINUTES} --clients ${CLIENTS}`,
+      command: `deno task soak --minutes ${MINUTES} --clients ${CLIENTS} --server ${SERVER}` +
+        ` --chat-per-second ${CHAT_PER_SECOND}`,
+      server: gw.label,
       date: new Date().toISOString(),
       deno: Deno.version.deno,
       ok: !failed,
@@ -463,6 +554,9 @@ async function main(): Promise<number> {
         growthFromFiveMinutePct: growthFromFive,
         min: Math.min(...col("rssMB")),
         max: Math.max(...col("rssMB")),
+        treeFirst: samples[0]?.treeRssMB ?? null,
+        treeLast: samples.at(-1)?.treeRssMB ?? null,
+        treeMax: Math.max(...col("treeRssMB")),
       },
       heapUsedMB: { first: samples[0]?.heapMB ?? null, last: samples.at(-1)?.heapMB ?? null },
       fds: { min: Math.min(...col("fds")), max: Math.max(...col("fds")) },
@@ -489,12 +583,8 @@ async function main(): Promise<number> {
     for (const c of clients) c.leave();
     driver.leave();
   } finally {
-    gw.proc.kill("SIGTERM");
-    const killer = setTimeout(() => gw.proc.kill("SIGKILL"), 15_000);
-    await gw.proc.status;
-    clearTimeout(killer);
+    await gw.stop();
     await fake.close();
-    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
   }
   return failed ? 1 : 0;
 }
