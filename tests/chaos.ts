@@ -2,7 +2,9 @@
  * Crash chaos: `gw start` in a child process takes a write-heavy workload of
  * every kind of acknowledged write (chat.send turns against the fake Anthropic
  * API, sessions.patch labels, cron.add jobs, config.patch values, device
- * pairing records) and is killed with SIGKILL at a random moment. While it is
+ * pairing records, Telegram sender approvals: a new sender writes to the bot
+ * through tests/_telegram_api.ts, and telegram.pairing.approve approves a
+ * waiting request) and is killed with SIGKILL at a random moment. While it is
  * down the KV file is checked for consistency (the cron due index matches the
  * jobs, no pending input without its session); after each restart on the same
  * state dir every write that was acknowledged before the kill must be there.
@@ -22,6 +24,10 @@ import { type FakeAnthropic, startFakeAnthropic } from "./_fake_anthropic.ts";
 import { GwChild } from "./_gw_child.ts";
 import { keys } from "../lib/store/keys.ts";
 import { DeviceIdentity } from "../lib/client/identity.ts";
+import { TelegramApi } from "./_telegram_api.ts";
+
+/** The bot token the chaos gateway polls tests/_telegram_api.ts with. */
+const TG_TOKEN = "424242:chaos-bot-token";
 
 /** Options of {@link runChaos}. */
 export interface ChaosOptions {
@@ -49,6 +55,8 @@ export interface Acked {
   config: Set<string>;
   /** deviceIds paired by an acknowledged (hello-ok) signed connect. */
   devices: Set<string>;
+  /** Telegram sender ids approved by an acknowledged telegram.pairing.approve. */
+  telegram: Set<string>;
 }
 
 /** What one run found. */
@@ -128,6 +136,7 @@ function emptyAcked(): Acked {
     cron: new Set(),
     config: new Set(),
     devices: new Set(),
+    telegram: new Set(),
   };
 }
 
@@ -138,13 +147,14 @@ async function writer(
   w: number,
   rand: () => number,
   acked: Acked,
+  tg: TelegramApi,
 ): Promise<void> {
   const c = await open(url);
   if (!c) return;
   try {
     for (let n = 0;; n++) {
       const tag = `c${cycle}-w${w}-${n}`;
-      const kind = Math.floor(rand() * 5);
+      const kind = Math.floor(rand() * 6);
       if (kind === 0) {
         const sessionKey = `chaos-c${cycle}-w${w}`;
         const message = `msg ${tag}`;
@@ -187,13 +197,37 @@ async function writer(
         }
         if (!r?.ok) throw new Error(`config.patch ${tag}: ${JSON.stringify(r?.error)}`);
         acked.config.add(name);
-      } else {
+      } else if (kind === 4) {
         const id = await pairDevice(url);
         if (!id) {
           if (c.isClosed) return;
           continue;
         }
         acked.devices.add(id);
+      } else {
+        // A new sender writes to the bot; gw's poller turns that into a pairing request
+        // (at most 3 wait at a time), and this writer approves whichever request waits
+        // first: its own, or one left by an earlier cycle's kill.
+        const userId = 700_000 + cycle * 10_000 + w * 1_000 + (n % 1_000);
+        await tg.userSays(TG_TOKEN, `hello ${tag}`, { userId, chatId: userId, firstName: tag });
+        for (let poll = 0; poll < 40; poll++) {
+          const l = await call(c, "telegram.pairing.list", {});
+          if (!l) return;
+          if (!l.ok) throw new Error(`telegram.pairing.list ${tag}: ${JSON.stringify(l.error)}`);
+          const req = l.payload.requests[0];
+          if (!req) {
+            await new Promise((r) => setTimeout(r, 25));
+            continue;
+          }
+          const r = await call(c, "telegram.pairing.approve", { code: req.code });
+          if (!r) return;
+          if (r.ok) acked.telegram.add(String(r.payload.senderId));
+          // Another writer approved that code first.
+          else if (r.error?.code !== "INVALID_REQUEST") {
+            throw new Error(`telegram.pairing.approve ${tag}: ${JSON.stringify(r.error)}`);
+          }
+          break;
+        }
       }
     }
   } finally {
@@ -295,6 +329,16 @@ export async function checkAcked(url: string, acked: Acked): Promise<string[]> {
       (await must("device.pair.list", {})).paired.map((d: AnyFrame) => d.deviceId),
     );
     for (const id of acked.devices) if (!paired.has(id)) problems.push(`lost device ${id}`);
+    if (acked.telegram.size) {
+      const list = await c.request("telegram.pairing.list", {});
+      if (!list.ok) problems.push(`telegram.pairing.list: ${JSON.stringify(list.error)}`);
+      else {
+        const allowed = new Set(list.payload.allowed.map((a: AnyFrame) => String(a.senderId)));
+        for (const id of acked.telegram) {
+          if (!allowed.has(id)) problems.push(`lost Telegram approval of sender ${id}`);
+        }
+      }
+    }
   } finally {
     await c.close();
   }
@@ -310,6 +354,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const writers = opts.writers ?? 4;
   const stateDir = await Deno.makeTempDir({ prefix: "gw-chaos-" });
   const fake: FakeAnthropic = await startFakeAnthropic({ apiKey: "k-test" });
+  const tg = await TelegramApi.start({ tokens: { [TG_TOKEN]: { username: "gw_chaos_bot" } } });
   // Replies stream slowly so turns are in flight when the kill comes.
   fake.script(() => ({
     blocks: [{ type: "text", text: ["chaos ", "reply ", "here"] }],
@@ -324,6 +369,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       JSON.stringify({
         agents: { defaults: { model: "anthropic/claude-sonnet-4-6" } },
         models: { providers: { anthropic: { apiKey: "k-test", baseUrl: fake.url } } },
+        channels: { telegram: { botToken: TG_TOKEN, apiRoot: tg.apiRoot, dmPolicy: "pairing" } },
       }),
     );
     let child = await GwChild.start(stateDir);
@@ -335,7 +381,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
           p.catch((e) => void found.push(`writer: ${e}`));
         const work: Promise<void>[] = Array.from(
           { length: writers },
-          (_, w) => guard(writer(child.url, cycle, w, rand, acked)),
+          (_, w) => guard(writer(child.url, cycle, w, rand, acked, tg)),
         );
         // One extra signed device per cycle at a random point, so pairing is always in the mix.
         const url = child.url;
@@ -358,7 +404,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
           `cycle ${cycle}/${opts.cycles}: killed after ${Math.round(killAt)} ms; acked so far ` +
             `${acked.chat.size ? [...acked.chat.values()].flat().length : 0} chat, ` +
             `${acked.labels.size} labels, ${acked.cron.size} cron, ${acked.config.size} config, ` +
-            `${acked.devices.size} devices; ${
+            `${acked.devices.size} devices, ${acked.telegram.size} Telegram approvals; ${
               found.length ? `${found.length} PROBLEMS` : "all there"
             }`,
         );
@@ -369,6 +415,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     }
   } finally {
     await fake.close();
+    await tg.close();
     await Deno.remove(stateDir, { recursive: true }).catch(() => {});
   }
   return {
@@ -380,6 +427,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       cron: acked.cron.size,
       config: acked.config.size,
       devices: acked.devices.size,
+      telegram: acked.telegram.size,
     },
     problems,
     seed,

@@ -226,15 +226,21 @@ Deno.test("chaos: Telegram's API failing (5xx, 429): the channel backs off, stat
 });
 
 Deno.test("chaos checker: a missing write of each kind and an orphan due entry are reported", async () => {
-  await using t = await startTestGateway();
+  const token = "4242:checker";
+  await using tg = await TelegramApi.start({ tokens: [token] });
+  await using t = await startTestGateway({
+    config: { channels: { telegram: { botToken: token, apiRoot: tg.apiRoot } } },
+  });
   const problems = await checkAcked(t.url, {
     chat: new Map([["chaos-missing", ["msg never sent"]]]),
     labels: new Map([["chaos-missing-label", "L missing"]]),
     cron: new Set(["no-such-job"]),
     config: new Set(["no-such-entry"]),
     devices: new Set(["0".repeat(64)]),
+    telegram: new Set(["31337"]),
   });
-  assert.equal(problems.length, 5, JSON.stringify(problems));
+  assert.equal(problems.length, 6, JSON.stringify(problems));
+  assert.ok(problems.some((p) => p === "lost Telegram approval of sender 31337"), problems.join());
   // A KV with a due-index entry whose job is missing, and a pending input without its session.
   const dir = await Deno.makeTempDir({ prefix: "gw-chaos-kv-" });
   try {
