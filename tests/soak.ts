@@ -11,7 +11,8 @@
  * main and an isolated agentTurn against the fake), and lets clients leave and
  * new ones connect.
  *
- * Every 5 s it samples gw's RSS (/proc/PID/status), open fds and sockets
+ * Every 5 s it samples gw's RSS with its anonymous and file-backed parts
+ * (/proc/PID/status: VmRSS, RssAnon, RssFile), open fds and sockets
  * (/proc/PID/fd), KV size (gw.kv + -wal + -shm), and from `status` the JS heap
  * and event-loop delay p99/max (`processMemory`, `eventLoop`).
  *
@@ -295,6 +296,16 @@ async function startOpenclawServer(fakeUrl: string): Promise<Server> {
   };
 }
 
+/** RssAnon and RssFile of `pid` in MB (one decimal). */
+function rssSplit(pid: number): { anonMB: number; fileMB: number } {
+  const st = procRead(`/proc/${pid}/status`);
+  const kB = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(st)?.[1] ?? NaN);
+  return {
+    anonMB: Math.round(kB("RssAnon") / 102.4) / 10,
+    fileMB: Math.round(kB("RssFile") / 102.4) / 10,
+  };
+}
+
 function duBytes(dir: string): number {
   const o = new Deno.Command("du", { args: ["-sk", dir], stdout: "piped", stderr: "null" })
     .outputSync();
@@ -326,6 +337,10 @@ function kvBytes(stateDir: string): number {
 interface Sample {
   t: number;
   rssMB: number;
+  /** The anonymous part of RSS (heap, malloc): what a leak would grow. */
+  anonMB: number;
+  /** The file-backed part (the mapped binary, the KV file's pages): page cache the kernel can reclaim. */
+  fileMB: number;
   heapMB: number | null;
   fds: number;
   sockets: number;
@@ -444,7 +459,7 @@ async function main(): Promise<number> {
     }, 1000);
 
     const header =
-      "   t(s)  rss MB  tree MB  heap MB    fds  socks   kv KB  loop p99  loop max  clients";
+      "   t(s)  rss MB  anon MB  file MB  tree MB  heap MB    fds  socks   kv KB  loop p99  loop max  clients";
     console.log(header);
     while (performance.now() < end) {
       await sleep(Math.min(SAMPLE_MS, end - performance.now()));
@@ -456,6 +471,7 @@ async function main(): Promise<number> {
       const s: Sample = {
         t: Math.round((performance.now() - start) / 1000),
         rssMB: rssMB(pid),
+        ...rssSplit(pid),
         heapMB: st?.processMemory ? Math.round(st.processMemory.heapUsedBytes / 1e5) / 10 : null,
         fds: fd.fds,
         sockets: fd.sockets,
@@ -476,6 +492,8 @@ async function main(): Promise<number> {
         [
           String(s.t).padStart(7),
           s.rssMB.toFixed(1).padStart(7),
+          s.anonMB.toFixed(1).padStart(8),
+          s.fileMB.toFixed(1).padStart(8),
           s.treeRssMB.toFixed(1).padStart(8),
           (s.heapMB?.toFixed(1) ?? "-").padStart(8),
           String(s.fds).padStart(6),
@@ -507,6 +525,15 @@ async function main(): Promise<number> {
       s.rssMB
     );
     const last = samples.filter((s) => s.t > MINUTES * 60 - win).map((s) => s.rssMB);
+    const medianOf = (from: number, to: number, k: "anonMB" | "fileMB") => {
+      const xs = samples.filter((s) => s.t > from && s.t <= to).map((s) => s[k]);
+      return xs.length ? pct(xs, 0.5, 1) : null;
+    };
+    const split = (k: "anonMB" | "fileMB") => ({
+      plateauMedian: medianOf(warmEnd, warmEnd + win, k),
+      fiveMinuteMedian: MINUTES >= 10 ? medianOf(240, 300, k) : null,
+      lastMedian: medianOf(MINUTES * 60 - win, MINUTES * 60, k),
+    });
     const plateauMB = plateau.length ? pct(plateau, 0.5, 1) : NaN;
     const lastMB = last.length ? pct(last, 0.5, 1) : NaN;
     const growth = Math.round((lastMB / plateauMB - 1) * 1000) / 10;
@@ -550,6 +577,8 @@ async function main(): Promise<number> {
         plateauMedian: plateauMB,
         fiveMinuteMedian: fiveMinMB,
         lastMedian: lastMB,
+        anon: split("anonMB"),
+        file: split("fileMB"),
         growthPct: growth,
         growthFromFiveMinutePct: growthFromFive,
         min: Math.min(...col("rssMB")),
