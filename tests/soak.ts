@@ -29,9 +29,9 @@
  * OpenClaw gateway (tests/_openclaw.ts, the install .ci/run keeps in
  * ~/.cache/gw-compat) with the same fake as its Anthropic provider
  * (`api: "anthropic-messages"`); RSS and fds are then those of its
- * `openclaw-gateway` process (its whole process tree is sampled too), the
- * store size is its state dir, and heap / event-loop columns stay empty (its
- * `status` has neither).
+ * `openclaw-gateway` process (its whole process tree is sampled too) and the
+ * store size is its state dir; heap and event-loop delay come from its own
+ * `status` (`processMemory`, `eventLoop`), as for gw.
  *
  * Prints a table of samples and one JSON summary line. With --out the summary
  * and every sample go to that file, rewritten after each sample while the run
