@@ -1508,19 +1508,20 @@ try {
   const result = await main();
   console.log(JSON.stringify(result));
   if (WRITE) {
-    // Sections other benchmarks write (bench:chat, bench:cron) are kept as they are.
-    let chat = "";
+    // Sections this bench does not render (bench:chat's, bench:cron's, the soak and scale
+    // summary) are kept as they are, in their order.
+    const doc = renderDoc(result);
+    const ours = new Set(doc.split("\n").filter((l) => l.startsWith("## ")));
+    let kept = "";
     try {
       const old = await Deno.readTextFile(DOC);
-      for (const heading of ["## Chat (agent runtime)", "## Scheduler"]) {
-        const at = old.indexOf(heading);
-        if (at < 0) continue;
-        const next = old.indexOf("\n## ", at + 5);
-        chat += `${old.slice(at, next < 0 ? undefined : next + 1).trimEnd()}\n\n`;
+      for (const m of old.matchAll(/^## .*$/gm)) {
+        if (ours.has(m[0])) continue;
+        const next = old.indexOf("\n## ", m.index! + 3);
+        kept += `${old.slice(m.index!, next < 0 ? undefined : next + 1).trimEnd()}\n\n`;
       }
     } catch { /* no doc yet */ }
-    const doc = renderDoc(result);
-    await Deno.writeTextFile(DOC, chat ? `${doc.trimEnd()}\n\n${chat.trimEnd()}\n` : doc);
+    await Deno.writeTextFile(DOC, kept ? `${doc.trimEnd()}\n\n${kept.trimEnd()}\n` : doc);
     log(`wrote ${DOC}`);
   }
 } catch (e) {
