@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { type AnyFrame, connectParams, RawClient } from "./_helpers.ts";
+import { type AnyFrame, connectParams, mulberry32, RawClient } from "./_helpers.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "./_fake_anthropic.ts";
 import { GwChild } from "./_gw_child.ts";
 import { keys } from "../lib/store/keys.ts";
@@ -69,18 +69,6 @@ export interface ChaosResult {
   /** Every problem found (empty when all cycles passed). */
   problems: string[];
   seed: number;
-}
-
-/** A tiny seeded PRNG (mulberry32), so a failing run can be repeated with its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A request answered, or null when the socket closed first (the gateway died). */
@@ -348,7 +336,7 @@ export async function checkAcked(url: string, acked: Acked): Promise<string[]> {
 /** Run `cycles` kill/restart cycles on one state dir. */
 export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const seed = opts.seed ?? Date.now();
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const log = opts.log ?? (() => {});
   const [minKill, maxKill] = opts.killAfterMs ?? [150, 1200];
   const writers = opts.writers ?? 4;

@@ -39,6 +39,7 @@ import type { MethodDef } from "../lib/server/method.ts";
 import {
   type AnyFrame,
   connected,
+  mulberry32,
   type RawClient,
   signedConnected,
   startTestGateway,
@@ -114,16 +115,10 @@ export interface ParamsFuzzResult {
 
 /** A small seeded PRNG (mulberry32). */
 export class Rng {
-  #a: number;
-  constructor(seed: number) {
-    this.#a = seed >>> 0;
-  }
   /** A float in [0, 1). */
-  next(): number {
-    this.#a = (this.#a + 0x6d2b79f5) | 0;
-    let t = Math.imul(this.#a ^ (this.#a >>> 15), 1 | this.#a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  readonly next: () => number;
+  constructor(seed: number) {
+    this.next = mulberry32(seed);
   }
   /** An integer in [0, n). */
   int(n: number): number {

@@ -52,6 +52,7 @@ import {
   type AnyFrame,
   connected,
   connectParams,
+  mulberry32,
   startTestGateway,
   TEST_TOKEN,
 } from "./_helpers.ts";
@@ -73,16 +74,6 @@ const HEAP_GROWTH_LIMIT_NO_GC = 30 * 1024 * 1024;
 const FRAME_KEYS = new Set(["type", "id", "method", "params", "traceparent", "expectedProfileId"]);
 
 // ------------------------------------------------------------------ PRNG
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   readonly next: () => number;

@@ -4,6 +4,7 @@
  * Telegram's HTML parse mode accepts.
  */
 import assert from "node:assert/strict";
+import { mulberry32 } from "./_helpers.ts";
 import {
   escapeHtml,
   markdownToTelegramHtml,
@@ -110,23 +111,11 @@ const withoutFences = (s: string): string =>
   s.split("\n").filter((l) => !/^\s*(?:```|~~~)/.test(l)).join("\n");
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const WORDS = ["gateway", "session", "token", "channel", "reply", "model", "cron", "device"];
 
 /** `n` paragraphs of plain sentences, separated by blank lines. */
 function prose(chars: number, seed = 1): string {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const paragraphs: string[] = [];
   let total = 0;
   while (total < chars) {
@@ -331,7 +320,7 @@ const FUZZ_TOKENS = [
 ];
 
 Deno.test("fuzz: 2,000 random Markdown strings render valid HTML and split within the limit", () => {
-  const r = rng(0xc0ffee);
+  const r = mulberry32(0xc0ffee);
   for (let n = 0; n < 2000; n++) {
     const parts: string[] = [];
     const count = 1 + Math.floor(r() * 80);
